@@ -1,0 +1,1 @@
+"""The ``caseloop`` command line: an entry point that calls the workflow services."""

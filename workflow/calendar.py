@@ -1,0 +1,120 @@
+"""The working-day calendar: weekends, bank holidays and the council's own closure days.
+
+Counting follows the council's rule (domain: clocks). Under the default ``day0`` rule the start
+date is day 0 and never counts, and the due date is the Nth working day after it. Under ``day1``
+(used by some validators) the start date is day 1 when it is itself a working day.
+"""
+
+from __future__ import annotations
+
+import calendar as _stdlib_calendar
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from enum import StrEnum
+from functools import cached_property
+from importlib.metadata import version
+
+import holidays
+
+from workflow.errors import PolicyError
+
+
+class CountingRule(StrEnum):
+    DAY0 = "day0"
+    DAY1 = "day1"
+
+
+@dataclass(frozen=True)
+class WorkingCalendar:
+    """Which dates are working days, and arithmetic over them.
+
+    ``country`` and ``subdivision`` select the bank holidays from the ``holidays`` package; for
+    England pass ``GB``/``ENG`` (Scotland and Northern Ireland have other days).
+    """
+
+    country: str = "GB"
+    subdivision: str = "ENG"
+    closure_days: frozenset[date] = field(default_factory=frozenset)
+    counting: CountingRule = CountingRule.DAY0
+
+    def __post_init__(self) -> None:
+        try:
+            holidays.country_holidays(self.country, subdiv=self.subdivision, years=2026)
+        except NotImplementedError as exc:
+            raise PolicyError(
+                f"calendar: unknown country/subdivision {self.country}/{self.subdivision}"
+            ) from exc
+
+    @cached_property
+    def _bank_holidays(self) -> holidays.HolidayBase:
+        # Years are filled in lazily by the holidays package as dates are looked up.
+        return holidays.country_holidays(self.country, subdiv=self.subdivision)
+
+    @property
+    def fingerprint(self) -> str:
+        """A short stable id of everything that decides a due date, to detect calendar changes."""
+        parts = [
+            self.country,
+            self.subdivision,
+            self.counting.value,
+            version("holidays"),
+            *sorted(d.isoformat() for d in self.closure_days),
+        ]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
+
+    def is_bank_holiday(self, day: date) -> bool:
+        return day in self._bank_holidays
+
+    def holiday_name(self, day: date) -> str | None:
+        name = self._bank_holidays.get(day)
+        if name is not None:
+            return str(name)
+        return "council closure day" if day in self.closure_days else None
+
+    def is_working_day(self, day: date) -> bool:
+        return day.weekday() < 5 and day not in self.closure_days and day not in self._bank_holidays
+
+    def next_working_day(self, day: date) -> date:
+        """The first working day strictly after ``day``."""
+        day += timedelta(days=1)
+        while not self.is_working_day(day):
+            day += timedelta(days=1)
+        return day
+
+    def add_working_days(self, start: date, n: int) -> date:
+        """The due date of an ``n`` working-day goal started on ``start``, under the counting rule."""
+        if n < 0:
+            raise ValueError("a goal cannot be a negative number of working days")
+        if n == 0:
+            return start
+        if self.counting is CountingRule.DAY1 and self.is_working_day(start):
+            n -= 1
+            if n == 0:
+                return start
+        day = start
+        for _ in range(n):
+            day = self.next_working_day(day)
+        return day
+
+    def working_days_between(self, start: date, end: date) -> int:
+        """Working days after ``start`` up to and including ``end`` (0 when ``end <= start``)."""
+        if end <= start:
+            return 0
+        return sum(1 for d in _dates(start + timedelta(days=1), end) if self.is_working_day(d))
+
+
+def _dates(first: date, last: date) -> Iterable[date]:
+    day = first
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
+
+
+def add_calendar_months(start: date, months: int) -> date:
+    """Same day number ``months`` later, or that month's last day where the day does not exist."""
+    index = start.month - 1 + months
+    year, month = start.year + index // 12, index % 12 + 1
+    last = _stdlib_calendar.monthrange(year, month)[1]
+    return date(year, month, min(start.day, last))

@@ -1,0 +1,277 @@
+"""Statutory and local clocks: started, stopped, cancelled, paused and breached by events and time.
+
+A clock's deadline is a local date (``due_on``) kept in the database; nothing waits in a broker.
+Statuses: ``running``; ``met`` and ``met_late`` (stopped on or before, or after, the due date);
+``breached`` (still running past the due date); ``cancelled`` (the path made it moot); ``paused``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from workflow.calendar import WorkingCalendar, add_calendar_months
+from workflow.census import NON_PROFESSIONAL_SOURCES, SCHOOL_SOURCES
+from workflow.errors import TransitionNotAllowed
+from workflow.history import record
+from workflow.model import Case, ClockRow
+from workflow.policy import ClockRule, Policy, Trigger
+from workflow.timeutil import local_date
+
+
+class ClockStatus(StrEnum):
+    RUNNING = "running"
+    MET = "met"
+    MET_LATE = "met_late"
+    BREACHED = "breached"
+    CANCELLED = "cancelled"
+    PAUSED = "paused"
+
+
+ACTIVE = (ClockStatus.RUNNING, ClockStatus.BREACHED, ClockStatus.PAUSED)
+
+
+@dataclass(frozen=True)
+class Rulebook:
+    """The policy, its calendar and the council's time zone: everything a due date depends on."""
+
+    policy: Policy
+    calendar: WorkingCalendar
+    zone: ZoneInfo
+
+    @classmethod
+    def build(cls, policy: Policy, zone: ZoneInfo) -> Rulebook:
+        return cls(policy=policy, calendar=policy.working_calendar(), zone=zone)
+
+    def local_date(self, instant: datetime) -> date:
+        return local_date(instant, self.zone)
+
+    def due_on(self, rule: ClockRule, counted_from: date, paused_days: int = 0) -> date:
+        if rule.goal.working_days is not None:
+            return self.calendar.add_working_days(counted_from, rule.goal.working_days + paused_days)
+        assert rule.goal.months is not None
+        return add_calendar_months(counted_from, rule.goal.months) + timedelta(days=paused_days)
+
+    def paused_length(self, rule: ClockRule, paused_on: date, resumed_on: date) -> int:
+        """How far a pause pushes the due date: working days for working-day goals, else days."""
+        if rule.goal.working_days is not None:
+            return self.calendar.working_days_between(paused_on, resumed_on)
+        return max((resumed_on - paused_on).days, 0)
+
+
+def referrer_kind(case: Case) -> set[str]:
+    source = case.referral_source
+    kinds = {"non_professional" if source in NON_PROFESSIONAL_SOURCES else "professional"}
+    if source in SCHOOL_SOURCES:
+        kinds.add("school")
+    return kinds
+
+
+def _matches(trigger: Trigger, event: Any, case: Case) -> bool:
+    if trigger.event != event.type:
+        return False
+    if any(getattr(event, k, None) != v for k, v in trigger.when.items()):
+        return False
+    if trigger.state is not None and case.state != trigger.state.value:
+        return False
+    return trigger.referrer is None or trigger.referrer in referrer_kind(case)
+
+
+def _active(session: Session, case: Case) -> list[ClockRow]:
+    return list(
+        session.scalars(
+            select(ClockRow)
+            .where(ClockRow.case_id == case.id, ClockRow.status.in_([s.value for s in ACTIVE]))
+            .order_by(ClockRow.id)
+        )
+    )
+
+
+def apply_event(session: Session, book: Rulebook, case: Case, event: Any, received_id: int | None) -> None:
+    """Stop, cancel, pause, resume and start the case's clocks for an accepted event.
+
+    Stops and cancels come first, so one event can end one clock and start the next (a review
+    conference ends the current review clock and starts the next one).
+    """
+    now_date = book.local_date(event.at)
+    active = _active(session, case)
+
+    if event.type in ("clock.paused", "clock.resumed"):
+        _pause_or_resume(session, book, case, event, active, now_date, received_id)
+        return
+
+    for rule in book.policy.clocks:
+        mine = [c for c in active if c.name == rule.name]
+        if not mine:
+            continue
+        if any(_matches(t, event, case) for t in rule.stops):
+            for clock in mine:
+                _finish(clock, event.at, now_date)
+                _log(session, case, clock, "clock.stopped", event.at, received_id)
+        elif any(_matches(t, event, case) for t in rule.cancelled_by):
+            for clock in mine:
+                clock.status = ClockStatus.CANCELLED
+                clock.stopped_at, clock.stopped_on, clock.updated_at = event.at, now_date, event.at
+                _log(session, case, clock, "clock.cancelled", event.at, received_id)
+
+    still = {c.name: c for c in active if c.status in ACTIVE}
+    for rule in book.policy.clocks:
+        if not any(_matches(t, event, case) for t in rule.starts):
+            continue
+        counted_from = book.local_date(case.referral_at) if rule.counted_from == "referral" else now_date
+        running = still.get(rule.name)
+        if running is not None:
+            if rule.restart:
+                running.started_at, running.counted_from, running.paused_days = event.at, counted_from, 0
+                running.due_on = book.due_on(rule, counted_from)
+                running.status, running.paused_on, running.updated_at = ClockStatus.RUNNING, None, event.at
+                _log(session, case, running, "clock.restarted", event.at, received_id)
+            continue
+        clock = ClockRow(
+            case_id=case.id,
+            episode=case.episode,
+            name=rule.name,
+            seq=_next_seq(session, case, rule.name),
+            started_at=event.at,
+            counted_from=counted_from,
+            due_on=book.due_on(rule, counted_from),
+            status=ClockStatus.RUNNING,
+            paused_days=0,
+            policy_version=book.policy.fingerprint,
+            calendar_version=book.calendar.fingerprint,
+            updated_at=event.at,
+        )
+        session.add(clock)
+        session.flush()
+        _log(session, case, clock, "clock.started", event.at, received_id)
+
+
+def _finish(clock: ClockRow, at: datetime, on: date) -> None:
+    if clock.status == ClockStatus.PAUSED:
+        clock.paused_on = None
+    clock.status = ClockStatus.MET if on <= clock.due_on else ClockStatus.MET_LATE
+    clock.stopped_at, clock.stopped_on, clock.updated_at = at, on, at
+
+
+def _next_seq(session: Session, case: Case, name: str) -> int:
+    seqs = session.scalars(
+        select(ClockRow.seq).where(
+            ClockRow.case_id == case.id, ClockRow.episode == case.episode, ClockRow.name == name
+        )
+    ).all()
+    return max(seqs, default=0) + 1
+
+
+def _pause_or_resume(
+    session: Session,
+    book: Rulebook,
+    case: Case,
+    event: Any,
+    active: list[ClockRow],
+    on: date,
+    received_id: int | None,
+) -> None:
+    pausing = event.type == "clock.paused"
+    wanted = (ClockStatus.RUNNING, ClockStatus.BREACHED) if pausing else (ClockStatus.PAUSED,)
+    clock = next((c for c in active if c.name == event.clock and c.status in wanted), None)
+    if clock is None:
+        what = "running" if pausing else "paused"
+        raise TransitionNotAllowed("clock", f"case {case.ref} has no {what} clock named {event.clock!r}")
+    if pausing:
+        clock.status, clock.paused_on = ClockStatus.PAUSED, on
+        _log(session, case, clock, "clock.paused", event.at, received_id, reason=event.reason)
+    else:
+        rule = book.policy.clock(clock.name)
+        assert clock.paused_on is not None
+        if rule is not None:
+            clock.paused_days += book.paused_length(rule, clock.paused_on, on)
+            clock.due_on = book.due_on(rule, clock.counted_from, clock.paused_days)
+        clock.status, clock.paused_on = ClockStatus.RUNNING, None
+        _log(session, case, clock, "clock.resumed", event.at, received_id)
+    clock.updated_at = event.at
+
+
+def _log(
+    session: Session,
+    case: Case,
+    clock: ClockRow,
+    kind: str,
+    at: datetime,
+    received_id: int | None,
+    **extra: Any,
+) -> None:
+    detail = {"clock": clock.name, "seq": clock.seq, "status": clock.status, "due": clock.due_on.isoformat()}
+    record(session, case, kind, at, received_id, **detail, **extra)
+
+
+def mark_breaches(session: Session, book: Rulebook, now: datetime) -> int:
+    """Mark running clocks whose due date has passed (in local time) as breached."""
+    today = book.local_date(now)
+    overdue = session.scalars(
+        select(ClockRow)
+        .where(ClockRow.status == ClockStatus.RUNNING, ClockRow.due_on < today)
+        .order_by(ClockRow.id)
+        .with_for_update(skip_locked=True)
+    ).all()
+    cases = _cases_for(session, overdue)
+    for clock in overdue:
+        clock.status, clock.updated_at = ClockStatus.BREACHED, now
+        _log(session, cases[clock.case_id], clock, "clock.breached", now, None)
+    return len(overdue)
+
+
+def recalculate(session: Session, book: Rulebook, now: datetime) -> int:
+    """Recompute the due dates of unfinished clocks computed under another policy or calendar.
+
+    Finished verdicts (met, met late, cancelled) stay as they were. Each changed due date is
+    written to the case history with the old and new versions. Returns how many due dates moved.
+    """
+    policy_v, calendar_v = book.policy.fingerprint, book.calendar.fingerprint
+    stale = session.scalars(
+        select(ClockRow)
+        .where(
+            ClockRow.status.in_([s.value for s in ACTIVE]),
+            (ClockRow.policy_version != policy_v) | (ClockRow.calendar_version != calendar_v),
+        )
+        .order_by(ClockRow.id)
+        .with_for_update(skip_locked=True)
+    ).all()
+    cases = _cases_for(session, stale)
+    today, moved = book.local_date(now), 0
+    for clock in stale:
+        case, rule = cases[clock.case_id], book.policy.clock(clock.name)
+        before = {"due": clock.due_on.isoformat(), "policy": clock.policy_version,
+                  "calendar": clock.calendar_version}
+        if rule is None:
+            clock.status, clock.stopped_at, clock.stopped_on = ClockStatus.CANCELLED, now, today
+            record(session, case, "clock.cancelled", now, None, clock=clock.name, seq=clock.seq,
+                   why="clock removed from the policy", **{f"old_{k}": v for k, v in before.items()})
+        else:
+            if rule.counted_from == "referral" and clock.episode == case.episode:
+                clock.counted_from = book.local_date(case.referral_at)
+            elif rule.counted_from == "event":
+                clock.counted_from = book.local_date(clock.started_at)
+            new_due = book.due_on(rule, clock.counted_from, clock.paused_days)
+            if new_due != clock.due_on:
+                moved += 1
+                clock.due_on = new_due
+                if clock.status == ClockStatus.BREACHED and new_due >= today:
+                    clock.status = ClockStatus.RUNNING
+                record(session, case, "clock.recalculated", now, None, clock=clock.name, seq=clock.seq,
+                       new_due=new_due.isoformat(), new_policy=policy_v, new_calendar=calendar_v,
+                       **{f"old_{k}": v for k, v in before.items()})
+        clock.policy_version, clock.calendar_version, clock.updated_at = policy_v, calendar_v, now
+    return moved
+
+
+def _cases_for(session: Session, clocks: list[ClockRow]) -> dict[int, Case]:
+    ids = {c.case_id for c in clocks}
+    if not ids:
+        return {}
+    return {c.id: c for c in session.scalars(select(Case).where(Case.id.in_(ids)))}

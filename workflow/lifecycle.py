@@ -1,0 +1,216 @@
+"""The lifecycle of a referral as one readable transition table (domain: the lifecycle).
+
+Each row says: this event, in one of these states, when its fields match and its guard holds,
+moves the case to that state (``None`` keeps the state: a fact is recorded, nothing moves).
+:func:`resolve` picks the row for an event or raises an error that names the field and the rule;
+:func:`mermaid` draws the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from workflow.census import CLOSURE_REASONS, NEEDS_ASSESSMENT, REFERRAL_NFA
+from workflow.errors import CensusRuleBroken, EventRejected, TransitionNotAllowed
+
+
+class State(StrEnum):
+    NEW = "new"  # no referral seen yet (or only in a closed earlier episode)
+    REFERRAL = "referral"  # received, waiting for a decision
+    REFERRAL_NFA = "referral_nfa"  # decided: no further action; only closure follows
+    STEPPED_DOWN = "stepped_down"  # decided: step down to early help; only closure follows
+    ASSESSMENT = "assessment"  # child and family assessment under way
+    STRATEGY = "strategy"  # strategy discussion / section 47 enquiry
+    ICPC_PENDING = "icpc_pending"  # a conference is needed and not yet held
+    CIN_PLAN = "cin_plan"  # child in need plan
+    CP_PLAN = "cp_plan"  # child protection plan
+    CONCLUDED = "concluded"  # work concluded, waiting for closure
+    CLOSED = "closed"
+
+
+OPEN_STATES = frozenset(State) - {State.NEW, State.CLOSED}
+ANY_RECORDED = frozenset(State) - {State.NEW}
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    """What the guards need to know about a case's current episode."""
+
+    ref: str
+    state: State
+    assessment_started: bool = False
+    assessment_completed: bool = False
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A fact about the case that chooses between rows for the same event and fields."""
+
+    description: str
+    holds: Callable[[CaseFacts], bool]
+
+
+@dataclass(frozen=True)
+class Guard:
+    """A rule the event must keep: ``check`` returns None when it holds, else the broken rule."""
+
+    description: str
+    check: Callable[[CaseFacts, Any], EventRejected | None]
+
+
+@dataclass(frozen=True)
+class Transition:
+    event: str
+    sources: frozenset[State]
+    target: State | None
+    when: Mapping[str, Any] = field(default_factory=dict)
+    condition: Condition | None = None
+    guard: Guard | None = None
+
+    def applies(self, facts: CaseFacts, event: Any) -> bool:
+        fields_match = all(getattr(event, name) == value for name, value in self.when.items())
+        return fields_match and (self.condition is None or self.condition.holds(facts))
+
+    @property
+    def label(self) -> str:
+        values = ", ".join(f"{k}={_show(v)}" for k, v in self.when.items())
+        extra = [c.description for c in (self.condition, self.guard) if c is not None]
+        return self.event + (f" [{values}]" if values else "") + "".join(f" if {e}" for e in extra)
+
+
+def _show(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _census_closure(facts: CaseFacts, event: Any) -> EventRejected | None:
+    reason = event.reason
+    if reason in NEEDS_ASSESSMENT and not facts.assessment_completed:
+        return CensusRuleBroken(
+            "reason",
+            f"{reason} ({CLOSURE_REASONS[reason]}) needs a completed assessment, and case "
+            f"{facts.ref} has none in this episode",
+        )
+    if reason == REFERRAL_NFA and facts.assessment_started:
+        return CensusRuleBroken(
+            "reason",
+            f"NFA closes a referral before any assessment, and case {facts.ref} was assessed: "
+            "use a reason RC1–RC9",
+        )
+    return None
+
+
+def _referral_nfa_closure(facts: CaseFacts, event: Any) -> EventRejected | None:
+    if event.reason != REFERRAL_NFA:
+        return CensusRuleBroken(
+            "reason",
+            f"case {facts.ref} was decided at referral ({facts.state}) and nothing follows but "
+            f"closure with reason NFA, not {event.reason}",
+        )
+    return None
+
+
+ASSESSED = Condition("assessed", lambda facts: facts.assessment_completed)
+NOT_ASSESSED = Condition("not assessed", lambda facts: not facts.assessment_completed)
+CENSUS_CLOSURE = Guard("census rules", _census_closure)
+REFERRAL_CLOSURE = Guard("reason NFA", _referral_nfa_closure)
+
+S = State
+TRANSITIONS: tuple[Transition, ...] = (
+    Transition("referral.received", frozenset({S.NEW, S.CLOSED}), S.REFERRAL),
+    Transition("decision.made", frozenset({S.REFERRAL}), S.REFERRAL_NFA, {"outcome": "nfa"}),
+    Transition("decision.made", frozenset({S.REFERRAL}), S.STEPPED_DOWN, {"outcome": "early_help"}),
+    Transition("decision.made", frozenset({S.REFERRAL}), S.ASSESSMENT, {"outcome": "assessment"}),
+    Transition("decision.made", frozenset({S.REFERRAL}), S.STRATEGY, {"outcome": "strategy"}),
+    Transition("assessment.completed", frozenset({S.ASSESSMENT}), S.CONCLUDED, {"outcome": "nfa"}),
+    Transition("assessment.completed", frozenset({S.ASSESSMENT}), S.CONCLUDED, {"outcome": "early_help"}),
+    Transition("assessment.completed", frozenset({S.ASSESSMENT}), S.CIN_PLAN, {"outcome": "cin_plan"}),
+    Transition("assessment.completed", frozenset({S.ASSESSMENT}), S.STRATEGY, {"outcome": "strategy"}),
+    Transition(
+        "strategy.held", frozenset({S.STRATEGY, S.ICPC_PENDING}), S.ICPC_PENDING, {"icpc_required": True}
+    ),
+    Transition(
+        "strategy.held",
+        frozenset({S.STRATEGY, S.ICPC_PENDING}),
+        S.ASSESSMENT,
+        {"icpc_required": False},
+        condition=NOT_ASSESSED,
+    ),
+    Transition(
+        "strategy.held",
+        frozenset({S.STRATEGY, S.ICPC_PENDING}),
+        S.CONCLUDED,
+        {"icpc_required": False},
+        condition=ASSESSED,
+    ),
+    Transition("icpc.held", frozenset({S.ICPC_PENDING}), S.CP_PLAN, {"outcome": "cp_plan"}),
+    Transition("icpc.held", frozenset({S.ICPC_PENDING}), S.CIN_PLAN, {"outcome": "cin_plan"}),
+    Transition("icpc.held", frozenset({S.ICPC_PENDING}), S.CONCLUDED, {"outcome": "nfa"}),
+    Transition("review.held", frozenset({S.CP_PLAN}), S.CP_PLAN, {"outcome": "continue"}),
+    Transition("review.held", frozenset({S.CP_PLAN, S.CIN_PLAN}), S.CIN_PLAN, {"outcome": "cin_plan"}),
+    Transition("review.held", frozenset({S.CIN_PLAN}), S.CIN_PLAN, {"outcome": "continue"}),
+    Transition("review.held", frozenset({S.CP_PLAN, S.CIN_PLAN}), S.CONCLUDED, {"outcome": "nfa"}),
+    Transition(
+        "case.closed", frozenset({S.REFERRAL_NFA, S.STEPPED_DOWN}), S.CLOSED, guard=REFERRAL_CLOSURE
+    ),
+    Transition(
+        "case.closed",
+        frozenset({S.ASSESSMENT, S.STRATEGY, S.ICPC_PENDING, S.CIN_PLAN, S.CP_PLAN, S.CONCLUDED}),
+        S.CLOSED,
+        guard=CENSUS_CLOSURE,
+    ),
+    # Facts that do not move the case. Updates and recorded duties are still taken after closure,
+    # because closing letters and notices are owed after a case ends.
+    Transition("worker.allocated", OPEN_STATES - {S.REFERRAL_NFA}, None),
+    Transition("clock.paused", OPEN_STATES, None),
+    Transition("clock.resumed", OPEN_STATES, None),
+    Transition("household.updated", ANY_RECORDED, None),
+    Transition("referrer.updated", ANY_RECORDED, None),
+    Transition("duty.fulfilled", ANY_RECORDED, None),
+)
+
+
+def resolve(facts: CaseFacts, event: Any) -> Transition:
+    """The row of :data:`TRANSITIONS` that applies to ``event`` for a case in ``facts.state``.
+
+    Raises :class:`TransitionNotAllowed` when no row takes the event in this state, and the
+    guard's own error (for example :class:`CensusRuleBroken`) when a row's rule is broken.
+    """
+    rows = [t for t in TRANSITIONS if t.event == event.type]
+    in_state = [t for t in rows if facts.state in t.sources]
+    if not in_state:
+        allowed = sorted({s.value for t in rows for s in t.sources})
+        raise TransitionNotAllowed(
+            "type",
+            f"{event.type} is not allowed while case {facts.ref} is in state {facts.state.value} "
+            f"(allowed in: {', '.join(allowed)})",
+        )
+    for row in in_state:
+        if row.applies(facts, event):
+            problem = row.guard.check(facts, event) if row.guard else None
+            if problem is not None:
+                raise problem
+            return row
+    field_names = sorted({k for t in in_state for k in t.when})
+    raise TransitionNotAllowed(
+        field_names[0] if field_names else "type",
+        f"{event.type} with these values is not allowed while case {facts.ref} is in state "
+        f"{facts.state.value}",
+    )
+
+
+def mermaid() -> str:
+    """The lifecycle as a Mermaid state diagram, generated from :data:`TRANSITIONS`."""
+    lines = ["stateDiagram-v2"]
+    for row in TRANSITIONS:
+        if row.target is None:
+            continue
+        for source in (s for s in State if s in row.sources):
+            start = "[*]" if source is State.NEW else source.value
+            lines.append(f"    {start} --> {row.target.value}: {row.label}")
+    lines.append(f"    {State.CLOSED.value} --> [*]")
+    facts = sorted({row.event for row in TRANSITIONS if row.target is None})
+    lines.append(f"    note right of {State.REFERRAL.value}: also recorded without a move: {', '.join(facts)}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,125 @@
+"""The council's policy: which clocks run, on which events, to which goals, on which calendar.
+
+The policy is data (``config/policy.yaml`` by default) validated here into frozen objects. Its
+``fingerprint`` changes whenever anything that decides a due date changes, which is how running
+clocks know to be recalculated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from workflow.calendar import CountingRule, WorkingCalendar
+from workflow.errors import PolicyError
+from workflow.events import EVENT_TYPES
+from workflow.lifecycle import State
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Goal(_Frozen):
+    working_days: int | None = Field(default=None, ge=0, le=365)
+    months: int | None = Field(default=None, ge=1, le=36)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Goal:
+        if (self.working_days is None) == (self.months is None):
+            raise ValueError("give exactly one of working_days or months")
+        return self
+
+    def __str__(self) -> str:
+        if self.working_days is not None:
+            return f"{self.working_days} working days"
+        return f"{self.months} calendar months"
+
+
+class Trigger(_Frozen):
+    """Matches an accepted event: its type, optional field values, the state it led to, the referrer."""
+
+    event: str
+    when: dict[str, Any] = Field(default_factory=dict)
+    state: State | None = None
+    referrer: Literal["professional", "non_professional", "school"] | None = None
+
+    @field_validator("event")
+    @classmethod
+    def _known_event(cls, value: str) -> str:
+        if value not in EVENT_TYPES:
+            raise ValueError(f"unknown event type {value!r}")
+        return value
+
+
+class ClockRule(_Frozen):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str
+    goal: Goal
+    starts: tuple[Trigger, ...] = Field(min_length=1)
+    stops: tuple[Trigger, ...] = Field(min_length=1)
+    cancelled_by: tuple[Trigger, ...] = ()
+    # "event": the date of the event that started the clock; "referral": the episode's referral date
+    counted_from: Literal["event", "referral"] = "event"
+    # A start while the clock runs restarts it from the new event (the ICPC counts from the last
+    # strategy discussion); otherwise the first start stands.
+    restart: bool = False
+
+
+class CalendarPolicy(_Frozen):
+    country: str = "GB"
+    subdivision: str = "ENG"
+    counting: CountingRule = CountingRule.DAY0
+    closure_days: tuple[date, ...] = ()
+
+
+class Policy(_Frozen):
+    version: str
+    calendar: CalendarPolicy = CalendarPolicy()
+    clocks: tuple[ClockRule, ...]
+    # Later sections (reminders, duties) are validated by their own modules.
+    reminders: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("clocks")
+    @classmethod
+    def _unique_names(cls, rules: tuple[ClockRule, ...]) -> tuple[ClockRule, ...]:
+        names = [r.name for r in rules]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"clock names must be unique: {', '.join(twice)}")
+        return rules
+
+    def working_calendar(self) -> WorkingCalendar:
+        return WorkingCalendar(
+            country=self.calendar.country,
+            subdivision=self.calendar.subdivision,
+            closure_days=frozenset(self.calendar.closure_days),
+            counting=self.calendar.counting,
+        )
+
+    def clock(self, name: str) -> ClockRule | None:
+        return next((r for r in self.clocks if r.name == name), None)
+
+    @property
+    def fingerprint(self) -> str:
+        """The declared version plus a hash of the clock rules: what a clock was computed under."""
+        rules = json.dumps([r.model_dump(mode="json") for r in self.clocks], sort_keys=True)
+        return f"{self.version}+{hashlib.sha256(rules.encode()).hexdigest()[:8]}"
+
+
+def parse_policy(data: Any, source: str = "policy") -> Policy:
+    """Validate policy data, raising :class:`PolicyError` that names the key and the problem."""
+    if not isinstance(data, dict):
+        raise PolicyError(f"{source}: the policy must be a mapping")
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top)"
+        raise PolicyError(f"{source}: {where}: {first['msg'].removeprefix('Value error, ')}") from exc
+    policy.working_calendar()  # an unknown subdivision fails now, not at the first due date
+    return policy

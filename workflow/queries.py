@@ -1,0 +1,89 @@
+"""The read side: what the CLI and (later) staff pages show. Queries only; nothing is written."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from workflow.clocks import ClockStatus, Rulebook
+from workflow.errors import NotFound
+from workflow.model import Case, ClockRow, HistoryEntry
+
+
+def case_view(session: Session, book: Rulebook, ref: str, now: datetime) -> dict[str, Any]:
+    """A case's state and clocks (current episode first), without names or addresses."""
+    case = session.scalar(select(Case).where(Case.ref == ref))
+    if case is None:
+        raise NotFound(f"no case {ref!r}")
+    rows = session.scalars(
+        select(ClockRow)
+        .where(ClockRow.case_id == case.id)
+        .order_by(ClockRow.episode.desc(), ClockRow.started_at, ClockRow.id)
+    ).all()
+    today = book.local_date(now)
+    history = session.scalar(
+        select(HistoryEntry.id).where(HistoryEntry.case_id == case.id).order_by(HistoryEntry.id.desc())
+    )
+    return {
+        "case": case.ref,
+        "state": case.state,
+        "episode": case.episode,
+        "team": case.team,
+        "worker": case.worker,
+        "referral_source": case.referral_source,
+        "referred": book.local_date(case.referral_at).isoformat(),
+        "closure_reason": case.closure_reason,
+        "flags": case.flags,
+        "clocks": [_clock_view(book, c, today) for c in rows],
+        "last_history_entry": history,
+    }
+
+
+def _clock_view(book: Rulebook, clock: ClockRow, today: Any) -> dict[str, Any]:
+    rule = book.policy.clock(clock.name)
+    status = clock.status
+    if status == ClockStatus.RUNNING and clock.due_on < today:
+        status = ClockStatus.BREACHED  # past due even if no tick has marked it yet
+    return {
+        "name": clock.name,
+        "label": rule.label if rule else clock.name,
+        "episode": clock.episode,
+        "seq": clock.seq,
+        "started": book.local_date(clock.started_at).isoformat(),
+        "counted_from": clock.counted_from.isoformat(),
+        "due": clock.due_on.isoformat(),
+        "status": str(status),
+        "stopped": clock.stopped_on.isoformat() if clock.stopped_on else None,
+        "policy_version": clock.policy_version,
+    }
+
+
+def overdue(session: Session, book: Rulebook, now: datetime, team: str | None = None) -> list[dict[str, Any]]:
+    """Clocks past their due date and still running, most overdue first."""
+    today = book.local_date(now)
+    query = (
+        select(ClockRow, Case)
+        .join(Case, Case.id == ClockRow.case_id)
+        .where(
+            ClockRow.status.in_([ClockStatus.RUNNING.value, ClockStatus.BREACHED.value]),
+            ClockRow.due_on < today,
+        )
+    )
+    if team is not None:
+        query = query.where(Case.team == team)
+    rows = [
+        {
+            "case": case.ref,
+            "clock": clock.name,
+            "due": clock.due_on.isoformat(),
+            "working_days_overdue": book.calendar.working_days_between(clock.due_on, today),
+            "worker": case.worker,
+            "team": case.team,
+        }
+        for clock, case in session.execute(query)
+    ]
+    rows.sort(key=lambda r: (-r["working_days_overdue"], r["due"], r["case"], r["clock"]))
+    return rows
