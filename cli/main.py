@@ -22,7 +22,6 @@ from workflow.tick import run_tick
 from workflow.timeutil import Clock, fixed_clock, utc_now
 
 
-
 class _Commands(TyperGroup):
     """Turns caseloop's own errors into one clear line on stderr and exit status 2."""
 
@@ -127,8 +126,11 @@ def events_import(
         typer.echo(f"rejected: {reason}", err=True)
     typer.echo(
         f"accepted {report.accepted}, duplicate {len(report.duplicates)}, rejected {len(report.rejected)}"
-        + (f" (and {report.retried_accepted} earlier rejections accepted on retry)"
-           if report.retried_accepted else "")
+        + (
+            f" (and {report.retried_accepted} earlier rejections accepted on retry)"
+            if report.retried_accepted
+            else ""
+        )
     )
     if not report.ok:
         raise typer.Exit(1)
@@ -158,8 +160,9 @@ def events_rejected(
     if as_json:
         emit_json(rows)
     else:
-        emit_table(rows, ["id", "event", "case", "type", "source", "line", "kind", "reason"],
-                   "no rejected events")
+        emit_table(
+            rows, ["id", "event", "case", "type", "source", "line", "kind", "reason"], "no rejected events"
+        )
 
 
 @events_app.command("retry")
@@ -184,8 +187,10 @@ def case_show(
     if as_json:
         emit_json(view)
         return
-    typer.echo(f"case {view['case']}  state {view['state']}  episode {view['episode']}  "
-               f"team {view['team']}  worker {view['worker'] or '-'}")
+    typer.echo(
+        f"case {view['case']}  state {view['state']}  episode {view['episode']}  "
+        f"team {view['team']}  worker {view['worker'] or '-'}"
+    )
     emit_table(view["clocks"], ["name", "started", "due", "status", "stopped"], "no clocks")
 
 
@@ -193,17 +198,23 @@ def case_show(
 def queue_overdue(
     ctx: typer.Context,
     team: Annotated[str | None, typer.Option("--team", help="Only this team's cases.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Show only the first N.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Clocks past their due date, most overdue first."""
     c = _ctx(ctx)
     with c.runtime() as rt, rt.db.transaction() as session:
         rows = queries.overdue(session, rt.book, c.clock(), team)
+    total = len(rows)
+    rows = rows[:limit] if limit else rows
+    if not as_json and limit and total > limit:
+        typer.echo(f"{total} overdue; the {limit} most overdue:")
     if as_json:
         emit_json(rows)
     else:
-        emit_table(rows, ["case", "clock", "due", "working_days_overdue", "worker", "team"],
-                   "nothing is overdue")
+        emit_table(
+            rows, ["case", "clock", "due", "working_days_overdue", "worker", "team"], "nothing is overdue"
+        )
 
 
 @app.command("tick")
@@ -235,15 +246,18 @@ def demo(
     c = _ctx(ctx)
     now = c.clock()
     with c.runtime() as rt:
-        borough = Borough(seed=seed, weeks=weeks, per_week=per_week, zone=rt.settings.zone,
-                          calendar=rt.book.calendar)
+        borough = Borough(
+            seed=seed, weeks=weeks, per_week=per_week, zone=rt.settings.zone, calendar=rt.book.calendar
+        )
         count = write_jsonl(borough.events(now), output)
         typer.echo(f"wrote {count} events for {weeks * per_week} referrals to {output}")
         with output.open(encoding="utf-8") as lines:
             report = intake.import_lines(rt.db, rt.book, lines, output.name, now)
         ticked = run_tick(rt.db, rt.book, now)
-    typer.echo(f"accepted {report.accepted}, duplicate {len(report.duplicates)}, "
-               f"rejected {len(report.rejected)}; {ticked.breached} clocks breached")
+    typer.echo(
+        f"accepted {report.accepted}, duplicate {len(report.duplicates)}, "
+        f"rejected {len(report.rejected)}; {ticked.breached} clocks breached"
+    )
     if not report.ok:
         raise typer.Exit(1)
 

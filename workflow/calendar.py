@@ -52,7 +52,7 @@ class WorkingCalendar:
         # Years are filled in lazily by the holidays package as dates are looked up.
         return holidays.country_holidays(self.country, subdiv=self.subdivision)
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
         """A short stable id of everything that decides a due date, to detect calendar changes."""
         parts = [

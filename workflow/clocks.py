@@ -7,6 +7,7 @@ Statuses: ``running``; ``met`` and ``met_late`` (stopped on or before, or after,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -44,10 +45,13 @@ class Rulebook:
     policy: Policy
     calendar: WorkingCalendar
     zone: ZoneInfo
+    policy_version: str
+    calendar_version: str
 
     @classmethod
     def build(cls, policy: Policy, zone: ZoneInfo) -> Rulebook:
-        return cls(policy=policy, calendar=policy.working_calendar(), zone=zone)
+        calendar = policy.working_calendar()
+        return cls(policy, calendar, zone, policy.fingerprint, calendar.fingerprint)
 
     def local_date(self, instant: datetime) -> date:
         return local_date(instant, self.zone)
@@ -83,11 +87,15 @@ def _matches(trigger: Trigger, event: Any, case: Case) -> bool:
     return trigger.referrer is None or trigger.referrer in referrer_kind(case)
 
 
-def _active(session: Session, case: Case) -> list[ClockRow]:
+def _case_clocks(session: Session, case: Case) -> list[ClockRow]:
+    """The clocks of the case that an event can still touch: all of this episode, and any active."""
     return list(
         session.scalars(
             select(ClockRow)
-            .where(ClockRow.case_id == case.id, ClockRow.status.in_([s.value for s in ACTIVE]))
+            .where(
+                ClockRow.case_id == case.id,
+                (ClockRow.episode == case.episode) | ClockRow.status.in_([s.value for s in ACTIVE]),
+            )
             .order_by(ClockRow.id)
         )
     )
@@ -100,7 +108,8 @@ def apply_event(session: Session, book: Rulebook, case: Case, event: Any, receiv
     conference ends the current review clock and starts the next one).
     """
     now_date = book.local_date(event.at)
-    active = _active(session, case)
+    known = _case_clocks(session, case)
+    active = [c for c in known if c.status in ACTIVE]
 
     if event.type in ("clock.paused", "clock.resumed"):
         _pause_or_resume(session, book, case, event, active, now_date, received_id)
@@ -137,18 +146,19 @@ def apply_event(session: Session, book: Rulebook, case: Case, event: Any, receiv
             case_id=case.id,
             episode=case.episode,
             name=rule.name,
-            seq=_next_seq(session, case, rule.name),
+            seq=1
+            + max((c.seq for c in known if c.episode == case.episode and c.name == rule.name), default=0),
             started_at=event.at,
             counted_from=counted_from,
             due_on=book.due_on(rule, counted_from),
             status=ClockStatus.RUNNING,
             paused_days=0,
-            policy_version=book.policy.fingerprint,
-            calendar_version=book.calendar.fingerprint,
+            policy_version=book.policy_version,
+            calendar_version=book.calendar_version,
             updated_at=event.at,
         )
         session.add(clock)
-        session.flush()
+        known.append(clock)
         _log(session, case, clock, "clock.started", event.at, received_id)
 
 
@@ -157,15 +167,6 @@ def _finish(clock: ClockRow, at: datetime, on: date) -> None:
         clock.paused_on = None
     clock.status = ClockStatus.MET if on <= clock.due_on else ClockStatus.MET_LATE
     clock.stopped_at, clock.stopped_on, clock.updated_at = at, on, at
-
-
-def _next_seq(session: Session, case: Case, name: str) -> int:
-    seqs = session.scalars(
-        select(ClockRow.seq).where(
-            ClockRow.case_id == case.id, ClockRow.episode == case.episode, ClockRow.name == name
-        )
-    ).all()
-    return max(seqs, default=0) + 1
 
 
 def _pause_or_resume(
@@ -232,7 +233,7 @@ def recalculate(session: Session, book: Rulebook, now: datetime) -> int:
     Finished verdicts (met, met late, cancelled) stay as they were. Each changed due date is
     written to the case history with the old and new versions. Returns how many due dates moved.
     """
-    policy_v, calendar_v = book.policy.fingerprint, book.calendar.fingerprint
+    policy_v, calendar_v = book.policy_version, book.calendar_version
     stale = session.scalars(
         select(ClockRow)
         .where(
@@ -246,12 +247,24 @@ def recalculate(session: Session, book: Rulebook, now: datetime) -> int:
     today, moved = book.local_date(now), 0
     for clock in stale:
         case, rule = cases[clock.case_id], book.policy.clock(clock.name)
-        before = {"due": clock.due_on.isoformat(), "policy": clock.policy_version,
-                  "calendar": clock.calendar_version}
+        before = {
+            "due": clock.due_on.isoformat(),
+            "policy": clock.policy_version,
+            "calendar": clock.calendar_version,
+        }
         if rule is None:
             clock.status, clock.stopped_at, clock.stopped_on = ClockStatus.CANCELLED, now, today
-            record(session, case, "clock.cancelled", now, None, clock=clock.name, seq=clock.seq,
-                   why="clock removed from the policy", **{f"old_{k}": v for k, v in before.items()})
+            record(
+                session,
+                case,
+                "clock.cancelled",
+                now,
+                None,
+                clock=clock.name,
+                seq=clock.seq,
+                why="clock removed from the policy",
+                **{f"old_{k}": v for k, v in before.items()},
+            )
         else:
             if rule.counted_from == "referral" and clock.episode == case.episode:
                 clock.counted_from = book.local_date(case.referral_at)
@@ -263,14 +276,24 @@ def recalculate(session: Session, book: Rulebook, now: datetime) -> int:
                 clock.due_on = new_due
                 if clock.status == ClockStatus.BREACHED and new_due >= today:
                     clock.status = ClockStatus.RUNNING
-                record(session, case, "clock.recalculated", now, None, clock=clock.name, seq=clock.seq,
-                       new_due=new_due.isoformat(), new_policy=policy_v, new_calendar=calendar_v,
-                       **{f"old_{k}": v for k, v in before.items()})
+                record(
+                    session,
+                    case,
+                    "clock.recalculated",
+                    now,
+                    None,
+                    clock=clock.name,
+                    seq=clock.seq,
+                    new_due=new_due.isoformat(),
+                    new_policy=policy_v,
+                    new_calendar=calendar_v,
+                    **{f"old_{k}": v for k, v in before.items()},
+                )
         clock.policy_version, clock.calendar_version, clock.updated_at = policy_v, calendar_v, now
     return moved
 
 
-def _cases_for(session: Session, clocks: list[ClockRow]) -> dict[int, Case]:
+def _cases_for(session: Session, clocks: Sequence[ClockRow]) -> dict[int, Case]:
     ids = {c.case_id for c in clocks}
     if not ids:
         return {}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -20,22 +19,97 @@ from zoneinfo import ZoneInfo
 from workflow.calendar import WorkingCalendar
 
 SOURCES = {  # census referral source: weight (per cent, roughly national)
-    "6": 28, "2A": 20, "3A": 3, "3B": 2, "3C": 1, "3D": 2, "3E": 3, "3F": 4, "4": 2, "5A": 4,
-    "5B": 2, "5C": 2, "5D": 3, "1A": 5, "1B": 1, "1C": 1, "1D": 1, "2B": 2, "7": 2, "8": 5,
-    "9": 1, "10": 2,
+    "6": 28,
+    "2A": 20,
+    "3A": 3,
+    "3B": 2,
+    "3C": 1,
+    "3D": 2,
+    "3E": 3,
+    "3F": 4,
+    "4": 2,
+    "5A": 4,
+    "5B": 2,
+    "5C": 2,
+    "5D": 3,
+    "1A": 5,
+    "1B": 1,
+    "1C": 1,
+    "1D": 1,
+    "2B": 2,
+    "7": 2,
+    "8": 5,
+    "9": 1,
+    "10": 2,
 }
-ORGANISATIONS = {"6": "Borough Police", "2A": "{school}", "2B": "Education Welfare Service",
-                 "3A": "Riverside Surgery", "3B": "Health Visiting Team", "3C": "School Nursing",
-                 "3D": "Community Health", "3E": "General Hospital A&E", "3F": "CAMHS",
-                 "4": "Borough Housing", "5A": "Children's Social Care", "5B": "Youth Service",
-                 "5C": "Neighbouring Council", "5D": "Early Help Hub", "7": "Probation Service",
-                 "8": "Family Support Charity"}
-FIRST = ["Amara", "Ben", "Chloe", "Daniel", "Ella", "Finn", "Grace", "Harry", "Isla", "Jack", "Kai",
-         "Leah", "Mia", "Noah", "Olivia", "Priya", "Ryan", "Sofia", "Tom", "Zara"]
-LAST = ["Adeyemi", "Brown", "Clarke", "Demir", "Evans", "Fraser", "Green", "Hussain", "Iqbal",
-        "Jones", "Kowalski", "Lewis", "Murphy", "Nowak", "Okafor", "Patel", "Quinn", "Smith"]
-SCHOOLS = ["Oakfield Primary", "St Anne's Primary", "Riverside Academy", "Hillcrest High",
-           "Meadow Lane Primary", "Northgate School"]
+ORGANISATIONS = {
+    "6": "Borough Police",
+    "2A": "{school}",
+    "2B": "Education Welfare Service",
+    "3A": "Riverside Surgery",
+    "3B": "Health Visiting Team",
+    "3C": "School Nursing",
+    "3D": "Community Health",
+    "3E": "General Hospital A&E",
+    "3F": "CAMHS",
+    "4": "Borough Housing",
+    "5A": "Children's Social Care",
+    "5B": "Youth Service",
+    "5C": "Neighbouring Council",
+    "5D": "Early Help Hub",
+    "7": "Probation Service",
+    "8": "Family Support Charity",
+}
+FIRST = [
+    "Amara",
+    "Ben",
+    "Chloe",
+    "Daniel",
+    "Ella",
+    "Finn",
+    "Grace",
+    "Harry",
+    "Isla",
+    "Jack",
+    "Kai",
+    "Leah",
+    "Mia",
+    "Noah",
+    "Olivia",
+    "Priya",
+    "Ryan",
+    "Sofia",
+    "Tom",
+    "Zara",
+]
+LAST = [
+    "Adeyemi",
+    "Brown",
+    "Clarke",
+    "Demir",
+    "Evans",
+    "Fraser",
+    "Green",
+    "Hussain",
+    "Iqbal",
+    "Jones",
+    "Kowalski",
+    "Lewis",
+    "Murphy",
+    "Nowak",
+    "Okafor",
+    "Patel",
+    "Quinn",
+    "Smith",
+]
+SCHOOLS = [
+    "Oakfield Primary",
+    "St Anne's Primary",
+    "Riverside Academy",
+    "Hillcrest High",
+    "Meadow Lane Primary",
+    "Northgate School",
+]
 STREETS = ["Example Road", "Sample Street", "Test Avenue", "Placeholder Close", "Demo Crescent"]
 TEAMS = ["front-door-north", "front-door-south", "assessment-east", "assessment-west"]
 
@@ -61,8 +135,9 @@ class Borough:
 
 
 class _Referral:
-    def __init__(self, borough: Borough, rng: random.Random, index: int, received: datetime,
-                 now: datetime) -> None:
+    def __init__(
+        self, borough: Borough, rng: random.Random, index: int, received: datetime, now: datetime
+    ) -> None:
         self.b, self.rng, self.now = borough, rng, now
         self.ref = f"DEMO-{index + 1:05d}"
         self.received = received
@@ -84,8 +159,15 @@ class _Referral:
             self.stopped = True
             return False
         n = len(self.out) + 1
-        self.out.append({"id": f"{self.ref}-{n:02d}", "case": self.ref, "type": kind,
-                         "at": at.isoformat(timespec="seconds"), **fields})
+        self.out.append(
+            {
+                "id": f"{self.ref}-{n:02d}",
+                "case": self.ref,
+                "type": kind,
+                "at": at.isoformat(timespec="seconds"),
+                **fields,
+            }
+        )
         return True
 
     def _duty(self, duty: str, at: datetime, goal: int, on_time: float, late: float) -> None:
@@ -108,8 +190,9 @@ class _Referral:
         decided = self._after(self.received, 1 if rng.random() < 0.93 else rng.randint(2, 4))
         outcome = rng.choices(["nfa", "early_help", "assessment", "strategy"], [10, 8, 70, 12])[0]
         if outcome in ("assessment", "strategy"):
-            self._emit("worker.allocated", decided - timedelta(minutes=30),
-                       worker=f"SW{rng.randint(1, 40):03d}")
+            self._emit(
+                "worker.allocated", decided - timedelta(minutes=30), worker=f"SW{rng.randint(1, 40):03d}"
+            )
         if not self._emit("decision.made", decided, outcome=outcome):
             return self.out
         if professional:
@@ -171,30 +254,43 @@ class _Referral:
         child: dict[str, Any] = {"name": f"{rng.choice(FIRST)} {surname}", "dob": dob.isoformat()}
         if 4 <= age <= 16:
             slug = school_name.lower().replace(" ", "").replace("'", "")
-            child["school"] = {"name": school_name, "dsl_name": f"{rng.choice(FIRST)} {rng.choice(LAST)}",
-                               "email": f"safeguarding@{slug}.example.org",
-                               "address": f"{rng.randint(1, 90)} School Lane, Borough"}
+            child["school"] = {
+                "name": school_name,
+                "dsl_name": f"{rng.choice(FIRST)} {rng.choice(LAST)}",
+                "email": f"safeguarding@{slug}.example.org",
+                "address": f"{rng.randint(1, 90)} School Lane, Borough",
+            }
         organisation = ORGANISATIONS.get(source, "").replace("{school}", school_name) or None
-        referrer = {"source": source, "organisation": organisation,
-                    "name": None if source == "9" else f"{rng.choice(FIRST)} {rng.choice(LAST)}",
-                    "email": f"referrals{rng.randint(1, 99)}@example.org" if organisation else None,
-                    "address": None}
+        referrer = {
+            "source": source,
+            "organisation": organisation,
+            "name": None if source == "9" else f"{rng.choice(FIRST)} {rng.choice(LAST)}",
+            "email": f"referrals{rng.randint(1, 99)}@example.org" if organisation else None,
+            "address": None,
+        }
         domestic_abuse = rng.random() < 0.06
         household = []
         for n, relationship in enumerate(["mother", "father"][: rng.randint(1, 2)], start=1):
             channel = "email" if rng.random() < 0.4 else "post"
-            household.append({
-                "id": f"{self.ref}-P{n}", "name": f"{rng.choice(FIRST)} {surname}",
-                "relationship": relationship,
-                "email": f"parent{rng.randint(1, 999)}@example.net" if channel == "email" else None,
-                "address": f"{rng.randint(1, 200)} {rng.choice(STREETS)}, Borough",
-                "preferred_channel": channel,
-                "safe_to_contact": not (domestic_abuse and relationship == "father"),
-                "confidential_address": domestic_abuse and rng.random() < 0.3,
-            })
-        return {"child": child, "referrer": {k: v for k, v in referrer.items() if v is not None},
-                "household": household, "team": rng.choice(TEAMS),
-                "flags": ["domestic_abuse"] if domestic_abuse else []}
+            household.append(
+                {
+                    "id": f"{self.ref}-P{n}",
+                    "name": f"{rng.choice(FIRST)} {surname}",
+                    "relationship": relationship,
+                    "email": f"parent{rng.randint(1, 999)}@example.net" if channel == "email" else None,
+                    "address": f"{rng.randint(1, 200)} {rng.choice(STREETS)}, Borough",
+                    "preferred_channel": channel,
+                    "safe_to_contact": not (domestic_abuse and relationship == "father"),
+                    "confidential_address": domestic_abuse and rng.random() < 0.3,
+                }
+            )
+        return {
+            "child": child,
+            "referrer": {k: v for k, v in referrer.items() if v is not None},
+            "household": household,
+            "team": rng.choice(TEAMS),
+            "flags": ["domestic_abuse"] if domestic_abuse else [],
+        }
 
 
 def write_jsonl(events: list[dict[str, Any]], path: Path) -> int:

@@ -152,9 +152,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("review.held", frozenset({S.CP_PLAN, S.CIN_PLAN}), S.CIN_PLAN, {"outcome": "cin_plan"}),
     Transition("review.held", frozenset({S.CIN_PLAN}), S.CIN_PLAN, {"outcome": "continue"}),
     Transition("review.held", frozenset({S.CP_PLAN, S.CIN_PLAN}), S.CONCLUDED, {"outcome": "nfa"}),
-    Transition(
-        "case.closed", frozenset({S.REFERRAL_NFA, S.STEPPED_DOWN}), S.CLOSED, guard=REFERRAL_CLOSURE
-    ),
+    Transition("case.closed", frozenset({S.REFERRAL_NFA, S.STEPPED_DOWN}), S.CLOSED, guard=REFERRAL_CLOSURE),
     Transition(
         "case.closed",
         frozenset({S.ASSESSMENT, S.STRATEGY, S.ICPC_PENDING, S.CIN_PLAN, S.CP_PLAN, S.CONCLUDED}),
@@ -212,5 +210,6 @@ def mermaid() -> str:
             lines.append(f"    {start} --> {row.target.value}: {row.label}")
     lines.append(f"    {State.CLOSED.value} --> [*]")
     facts = sorted({row.event for row in TRANSITIONS if row.target is None})
-    lines.append(f"    note right of {State.REFERRAL.value}: also recorded without a move: {', '.join(facts)}")
+    moves = ", ".join(facts)
+    lines.append(f"    note right of {State.REFERRAL.value}: also recorded without a move: {moves}")
     return "\n".join(lines) + "\n"

@@ -74,7 +74,7 @@ def overdue(session: Session, book: Rulebook, now: datetime, team: str | None = 
     )
     if team is not None:
         query = query.where(Case.team == team)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "case": case.ref,
             "clock": clock.name,

@@ -1,0 +1,15 @@
+# caseloop for docker-compose.yml: one image for the migration job and the engine's processes.
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY workflow ./workflow
+COPY config ./config
+COPY tasks ./tasks
+COPY letters ./letters
+COPY cli ./cli
+COPY migrations ./migrations
+RUN pip install --no-cache-dir . && useradd --create-home caseloop
+USER caseloop
+ENTRYPOINT ["caseloop"]
+CMD ["--help"]

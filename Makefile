@@ -1,0 +1,39 @@
+# The two quick-start commands: `make demo` and `make test`. Both set everything up first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test lint unit benchmark clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/pip install --quiet --editable '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Set up, migrate the embedded SQLite database, import a synthetic borough and show what is overdue.
+demo: install
+	$(BIN)/caseloop db upgrade
+	$(BIN)/caseloop demo
+	$(BIN)/caseloop queue overdue --limit 25
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+# The whole suite. Service-backed tests use CASELOOP_TEST_POSTGRES_URL and CASELOOP_TEST_REDIS_URL
+# (.ci/run sets both); without them they are skipped locally, and pytest lists what it skipped.
+test: lint
+	$(BIN)/pytest
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+benchmark: install
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

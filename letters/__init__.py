@@ -1,0 +1,1 @@
+"""Letters and messages: templates, audience view-models, rendering, the outbox and channels."""

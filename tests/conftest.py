@@ -1,0 +1,73 @@
+"""Shared fixtures: real databases (a SQLite file and, when configured, a PostgreSQL schema).
+
+PostgreSQL-backed tests need ``CASELOOP_TEST_POSTGRES_URL``. Locally they are skipped (and pytest
+says so) when it is unset; under CI (``CI=true``) a missing service is an error, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from config.settings import Settings
+from config.wiring import Runtime, build_runtime
+from migrations import upgrade
+
+
+def _service_url(variable: str, what: str) -> str:
+    url = os.environ.get(variable)
+    if url:
+        return url
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{variable} is not set: CI must run {what} tests against a real {what}")
+    pytest.skip(f"{variable} not set: skipping tests that need a real {what}")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    return _service_url("CASELOOP_TEST_POSTGRES_URL", "PostgreSQL")
+
+
+@pytest.fixture
+def postgres_schema_url(postgres_url: str) -> Iterator[str]:
+    """A fresh, empty schema for one test, dropped afterwards."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    url = make_url(postgres_url)
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False
+        )
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test using this runs twice: on a SQLite file and on a PostgreSQL schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'caseloop.db'}"
+    return str(request.getfixturevalue("postgres_schema_url"))
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(database_url=database_url)
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    """A migrated database with the shipped policy."""
+    upgrade(settings.database_url)
+    rt = build_runtime(settings)
+    yield rt
+    rt.close()

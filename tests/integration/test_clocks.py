@@ -1,0 +1,295 @@
+"""Statutory clocks (issue 2, part 5) on both databases, with due dates worked out by hand.
+
+2026 England bank holidays: 1 Jan, 3 Apr, 6 Apr, 4 May, 25 May, 31 Aug, 25 Dec, 28 Dec.
+Counting rule: the start date is day 0; the due date is the Nth working day after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+from sqlalchemy import select
+
+from config.settings import DEFAULT_POLICY_FILE
+from config.wiring import Runtime
+from tests.factories import clocks_by_name, event, history_of, import_events, instant, referral
+from workflow.clocks import Rulebook
+from workflow.model import Case, ClockRow
+from workflow.policy import parse_policy
+from workflow.tick import run_tick
+
+NOW = "2026-09-01"
+
+
+def stored(rt: Runtime, case: str) -> dict[str, ClockRow]:
+    """The case's clock rows as the database holds them (no display-time breach), newest last."""
+    with rt.db.transaction() as session:
+        rows = session.scalars(
+            select(ClockRow).join(Case, Case.id == ClockRow.case_id).where(Case.ref == case)
+            .order_by(ClockRow.episode, ClockRow.seq)
+        )
+        return {r.name: r for r in rows}
+
+
+def rulebook_with(change: Callable[[dict[str, Any]], None]) -> Rulebook:
+    """The shipped policy with ``change`` applied, as a council would edit config/policy.yaml."""
+    data = yaml.safe_load(DEFAULT_POLICY_FILE.read_text(encoding="utf-8"))
+    change(data)
+    return Rulebook.build(parse_policy(data), ZoneInfo("Europe/London"))
+
+
+def set_goal(name: str, goal: dict[str, int]) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        next(c for c in data["clocks"] if c["name"] == name)["goal"] = goal
+
+    return change
+
+
+def ok(rt: Runtime, *events: dict[str, Any], now: str = NOW) -> None:
+    report = import_events(rt, *events, now=now)
+    assert report.ok, report.rejected
+
+
+def test_met_and_met_late_including_easter_and_local_time(runtime: Runtime) -> None:
+    ok(
+        runtime,
+        referral("C1", "2026-03-02"),
+        event("decision.made", "C1", "2026-03-03T23:30:00+00:00", outcome="nfa"),  # 23:30 GMT: 3 March
+        referral("C2", "2026-03-02"),
+        event("decision.made", "C2", "2026-03-04", outcome="nfa"),
+        referral("C3", "2026-04-02"),  # Thursday before Easter: 3 and 6 April do not count
+        event("decision.made", "C3", "2026-04-07", outcome="nfa"),
+        referral("C4", "2026-06-01"),
+        event("decision.made", "C4", "2026-06-02T23:30:00+00:00", outcome="nfa"),  # 00:30 BST, 3 June
+    )
+    seen = {ref: clocks_by_name(runtime, ref, NOW)["decision"] for ref in ("C1", "C2", "C3", "C4")}
+    assert {ref: (c["due"], c["stopped"], c["status"]) for ref, c in seen.items()} == {
+        "C1": ("2026-03-03", "2026-03-03", "met"),
+        "C2": ("2026-03-03", "2026-03-04", "met_late"),
+        "C3": ("2026-04-07", "2026-04-07", "met"),
+        "C4": ("2026-06-02", "2026-06-03", "met_late"),
+    }
+
+
+def test_a_running_clock_is_breached_by_tick_only_after_its_due_date(runtime: Runtime) -> None:
+    ok(runtime, referral("C1", "2026-04-02"), now="2026-04-02")
+    on_due_day = run_tick(runtime.db, runtime.book, instant("2026-04-07"))
+    assert (on_due_day.recalculated, on_due_day.breached) == (0, 0)
+    assert stored(runtime, "C1")["decision"].status == "running"
+
+    after = run_tick(runtime.db, runtime.book, instant("2026-04-08"))
+    assert after.breached == 2  # decision and referrer acknowledgement, both due 7 April
+    rows = stored(runtime, "C1")
+    assert {n: (r.due_on.isoformat(), r.status) for n, r in rows.items()} == {
+        "decision": ("2026-04-07", "breached"),
+        "referrer_acknowledgement": ("2026-04-07", "breached"),
+    }
+    assert len(history_of(runtime, "C1", "clock.breached")) == 2
+    assert run_tick(runtime.db, runtime.book, instant("2026-04-09")).breached == 0
+
+    ok(runtime, event("decision.made", "C1", "2026-04-09", outcome="nfa"), now="2026-04-09")
+    assert stored(runtime, "C1")["decision"].status == "met_late"
+
+
+def test_cancelled_by_closure_and_by_a_strategy_discussion_without_conference(runtime: Runtime) -> None:
+    ok(
+        runtime,
+        referral("C1", "2026-03-02"),
+        event("decision.made", "C1", "2026-03-03", outcome="assessment"),
+        event("case.closed", "C1", "2026-03-10", reason="RC5"),
+        referral("C2", "2026-03-02"),
+        event("decision.made", "C2", "2026-03-03", outcome="strategy"),
+        event("strategy.held", "C2", "2026-03-04", icpc_required=True),
+        event("strategy.held", "C2", "2026-03-06", icpc_required=False),
+    )
+    one = clocks_by_name(runtime, "C1", "2026-03-11")
+    assert (one["assessment"]["status"], one["assessment"]["stopped"]) == ("cancelled", "2026-03-10")
+    assert (one["family_closing_letter"]["due"], one["family_closing_letter"]["status"]) == (
+        "2026-03-17", "running")
+    two = clocks_by_name(runtime, "C2", "2026-03-09")
+    assert (two["icpc"]["due"], two["icpc"]["status"], two["icpc"]["stopped"]) == (
+        "2026-03-25", "cancelled", "2026-03-06")
+    # No conference: back to assessment, and that clock counts from the referral.
+    assert (two["assessment"]["counted_from"], two["assessment"]["due"]) == ("2026-03-02", "2026-05-07")
+    assert len(history_of(runtime, "C2", "clock.cancelled")) == 1
+
+
+def test_pause_and_resume_push_the_due_date_by_the_working_days_paused(runtime: Runtime) -> None:
+    ok(
+        runtime,
+        referral("C1", "2026-03-02"),
+        event("decision.made", "C1", "2026-03-03", outcome="assessment"),
+        event("clock.paused", "C1", "2026-03-10", clock="assessment", reason="child in hospital"),
+    )
+    paused = clocks_by_name(runtime, "C1", "2026-03-12")["assessment"]
+    assert (paused["status"], paused["due"]) == ("paused", "2026-05-07")
+    # Paused Tue 10 March, resumed Tue 17 March: 11, 12, 13, 16, 17 March are 5 working days.
+    ok(runtime, event("clock.resumed", "C1", "2026-03-17", clock="assessment"))
+    resumed = clocks_by_name(runtime, "C1", "2026-03-18")["assessment"]
+    assert (resumed["status"], resumed["due"]) == ("running", "2026-05-14")
+    # Over Easter, Thu 2 April to Wed 8 April pauses only 7 and 8 April: 14 May + 2 = Mon 18 May.
+    ok(
+        runtime,
+        event("clock.paused", "C1", "2026-04-02", clock="assessment", reason="family abroad"),
+        event("clock.resumed", "C1", "2026-04-08", clock="assessment"),
+    )
+    assert clocks_by_name(runtime, "C1", NOW)["assessment"]["due"] == "2026-05-18"
+    (first_pause, _) = history_of(runtime, "C1", "clock.paused")
+    assert first_pause.detail["reason"] == "child in hospital"
+
+    refused = import_events(
+        runtime,
+        event("clock.paused", "C1", "2026-04-09", clock="icpc", reason="x"),
+        event("clock.resumed", "C1", "2026-04-09", clock="assessment"),
+        now=NOW,
+    )
+    assert refused.rejected == [
+        "line 1: field clock: case C1 has no running clock named 'icpc'",
+        "line 2: field clock: case C1 has no paused clock named 'assessment'",
+    ]
+
+
+def test_the_icpc_clock_restarts_from_the_last_strategy_discussion(runtime: Runtime) -> None:
+    ok(
+        runtime,
+        referral("C1", "2026-03-02"),
+        event("decision.made", "C1", "2026-03-03", outcome="strategy"),
+        event("strategy.held", "C1", "2026-03-04", icpc_required=True),
+    )
+    assert clocks_by_name(runtime, "C1", NOW)["icpc"]["due"] == "2026-03-25"
+    ok(runtime, event("strategy.held", "C1", "2026-03-20", icpc_required=True))
+    # From Fri 20 March: 9 working days to 2 April, Easter skipped, day 15 is Tue 14 April.
+    icpc = clocks_by_name(runtime, "C1", NOW)["icpc"]
+    assert (icpc["started"], icpc["counted_from"], icpc["due"], icpc["seq"]) == (
+        "2026-03-20", "2026-03-20", "2026-04-14", 1)
+    assert len(history_of(runtime, "C1", "clock.restarted")) == 1
+    ok(runtime, event("icpc.held", "C1", "2026-04-14", outcome="cp_plan"))
+    assert clocks_by_name(runtime, "C1", NOW)["icpc"]["status"] == "met"
+
+
+def test_the_assessment_clock_counts_from_the_referral_date(runtime: Runtime) -> None:
+    ok(
+        runtime,
+        referral("C1", "2026-03-02"),
+        event("decision.made", "C1", "2026-03-05", outcome="assessment"),
+        event("assessment.completed", "C1", "2026-05-07", outcome="cin_plan", factors=["16A"]),
+        referral("C2", "2026-03-02"),
+        event("decision.made", "C2", "2026-03-05", outcome="assessment"),
+        event("assessment.completed", "C2", "2026-05-08", outcome="cin_plan", factors=["16A"]),
+    )
+    # 45 working days from Mon 2 March, skipping 3 and 6 April and 4 May: Thu 7 May.
+    one = clocks_by_name(runtime, "C1", NOW)["assessment"]
+    assert (one["started"], one["counted_from"], one["due"], one["status"]) == (
+        "2026-03-05", "2026-03-02", "2026-05-07", "met")
+    assert clocks_by_name(runtime, "C2", NOW)["assessment"]["status"] == "met_late"
+
+
+def test_review_clocks_first_at_three_months_then_every_six(runtime: Runtime) -> None:
+    ok(
+        runtime,
+        referral("C1", "2025-11-03"),
+        event("decision.made", "C1", "2025-11-04", outcome="strategy"),
+        event("strategy.held", "C1", "2025-11-05", icpc_required=True),
+        event("icpc.held", "C1", "2025-11-28", outcome="cp_plan"),
+        event("review.held", "C1", "2026-02-20"),
+        event("review.held", "C1", "2026-08-31"),
+    )
+    rows = [c for c in clocks_by_name(runtime, "C1", NOW).values()]
+    seen = {(c["name"], c["seq"]): (c["counted_from"], c["due"], c["status"]) for c in rows}
+    assert seen[("icpc", 1)] == ("2025-11-05", "2025-11-26", "met_late")
+    assert seen[("first_review", 1)] == ("2025-11-28", "2026-02-28", "met")
+    assert seen[("later_review", 2)] == ("2026-08-31", "2027-02-28", "running")  # 31 Feb -> 28 Feb
+    with runtime.db.transaction() as session:
+        reviews = session.scalars(
+            select(ClockRow).where(ClockRow.name == "later_review").order_by(ClockRow.seq)
+        ).all()
+    assert [(r.seq, r.due_on.isoformat(), r.status) for r in reviews] == [
+        (1, "2026-08-20", "met_late"),
+        (2, "2027-02-28", "running"),
+    ]
+
+
+def test_referrer_clocks_run_only_for_professional_referrers(runtime: Runtime) -> None:
+    for ref, source in (("FAM", "1A"), ("ANON", "9"), ("POL", "6")):
+        ok(
+            runtime,
+            referral(ref, "2026-03-02", source=source),
+            event("decision.made", ref, "2026-03-03", outcome="nfa"),
+            event("case.closed", ref, "2026-03-04", reason="NFA"),
+        )
+    for ref in ("FAM", "ANON"):
+        assert set(clocks_by_name(runtime, ref, NOW)) == {
+            "decision", "referrer_acknowledgement", "family_closing_letter"}
+    police = clocks_by_name(runtime, "POL", NOW)
+    assert (police["referrer_outcome"]["counted_from"], police["referrer_outcome"]["due"]) == (
+        "2026-03-03", "2026-03-04")
+    assert police["referrer_closure_notice"]["due"] == "2026-03-11"
+    ok(runtime, event("duty.fulfilled", "POL", "2026-03-04", duty="referrer_outcome"))
+    assert clocks_by_name(runtime, "POL", NOW)["referrer_outcome"]["status"] == "met"
+
+
+def test_a_policy_change_recalculates_running_clocks_and_keeps_finished_verdicts(runtime: Runtime) -> None:
+    ok(
+        runtime,
+        referral("C1", "2026-03-02"),
+        event("decision.made", "C1", "2026-03-03", outcome="assessment"),
+        referral("C2", "2026-03-02"),
+        event("decision.made", "C2", "2026-03-04", outcome="nfa"),
+        referral("C3", "2026-03-02"),
+        now="2026-03-04",
+    )
+    old = runtime.book.policy.fingerprint
+    assert run_tick(runtime.db, runtime.book, instant("2026-03-04")).breached == 4  # C3 decision, 3 acks
+    assert stored(runtime, "C3")["decision"].status == "breached"
+
+    def edit(data: dict[str, Any]) -> None:
+        set_goal("assessment", {"working_days": 40})(data)
+        set_goal("decision", {"working_days": 2})(data)
+
+    book = rulebook_with(edit)
+    assert book.policy.fingerprint != old
+    report = run_tick(runtime.db, book, instant("2026-03-04"))
+    assert (report.recalculated, report.breached) == (2, 0)
+
+    one, two, three = (stored(runtime, ref) for ref in ("C1", "C2", "C3"))
+    # 40 working days from 2 March, skipping 3 and 6 April: Wed 29 April (was Thu 7 May).
+    assert (one["assessment"].due_on.isoformat(), one["assessment"].status) == ("2026-04-29", "running")
+    assert one["assessment"].policy_version == book.policy.fingerprint
+    assert (three["decision"].due_on.isoformat(), three["decision"].status) == ("2026-03-04", "running")
+    # Finished verdicts stay, under the policy they were given by.
+    assert (one["decision"].due_on.isoformat(), one["decision"].status) == ("2026-03-03", "met")
+    assert (two["decision"].due_on.isoformat(), two["decision"].status) == ("2026-03-03", "met_late")
+    assert two["decision"].policy_version == old
+
+    (logged,) = history_of(runtime, "C1", "clock.recalculated")
+    cal = runtime.book.calendar.fingerprint
+    assert logged.detail == {
+        "clock": "assessment", "seq": 1, "old_due": "2026-05-07", "new_due": "2026-04-29",
+        "old_policy": old, "new_policy": book.policy.fingerprint, "old_calendar": cal, "new_calendar": cal,
+    }
+    assert history_of(runtime, "C2", "clock.recalculated") == []
+    assert run_tick(runtime.db, book, instant("2026-03-04")).recalculated == 0
+
+
+def test_a_council_closure_day_recalculates_running_clocks(runtime: Runtime) -> None:
+    ok(
+        runtime,
+        referral("C1", "2026-03-02"),
+        event("decision.made", "C1", "2026-03-03", outcome="assessment"),
+        now="2026-03-03",
+    )
+    book = rulebook_with(lambda data: data["calendar"].update(closure_days=["2026-03-04"]))
+    assert book.calendar.fingerprint != runtime.book.calendar.fingerprint
+    assert run_tick(runtime.db, book, instant("2026-03-03")).recalculated == 2
+    rows = stored(runtime, "C1")
+    assert rows["assessment"].due_on.isoformat() == "2026-05-08"  # one working day later
+    assert rows["referrer_outcome"].due_on.isoformat() == "2026-03-05"  # 4 March is closed
+    assert rows["referrer_acknowledgement"].due_on.isoformat() == "2026-03-03"  # unaffected
+    assert rows["decision"].status == "met"
+    moved = {h.detail["clock"]: h.detail for h in history_of(runtime, "C1", "clock.recalculated")}
+    assert (moved["assessment"]["old_due"], moved["assessment"]["new_due"]) == ("2026-05-07", "2026-05-08")
+    assert moved["assessment"]["old_calendar"] == runtime.book.calendar.fingerprint
+    assert moved["assessment"]["new_calendar"] == book.calendar.fingerprint
