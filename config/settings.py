@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("policy.yaml")
@@ -31,6 +31,28 @@ class Settings(BaseSettings):
     )
     environment: str = Field(default="development", description="development, test or production.")
 
+    # Processes and the broker. Unset, the broker is embedded: files under ./var/broker, no server.
+    broker_url: str | None = Field(default=None, description="redis://… in production.")
+    broker_visibility_timeout: int = Field(default=3600, ge=5, description="Redis redelivery, seconds.")
+    var_dir: Path = Field(default=Path("var"), description="Local state: SQLite, broker files, outbox.")
+    worker_concurrency: int = Field(default=2, ge=1, le=32)
+    sweep_interval_seconds: float = Field(default=60.0, gt=0, description="How often the beat sweeps.")
+    task_time_limit: int = Field(default=120, ge=2, description="Hard limit of one task, seconds.")
+    # A message left `sending` longer than this is reconciled; it must outlast any live send.
+    sending_timeout: int = Field(default=600, ge=3, description="Seconds before a send is stale.")
+    redispatch_after: int = Field(default=300, ge=1, description="Re-dispatch a queued message, seconds.")
+    max_attempts: int = Field(default=6, ge=1, le=50, description="Delivery tries before failing.")
+    retry_base_seconds: float = Field(default=30.0, gt=0, description="First retry back-off.")
+
+    # Email.
+    smtp_url: str | None = Field(
+        default=None, description="smtp://, smtp+starttls:// or smtps://user:pass@host:port; unset: file"
+    )
+    smtp_timeout: float = Field(default=20.0, gt=0, description="Seconds for any SMTP step.")
+    smtp_verify_tls: bool = Field(default=True, description="Check the server's TLS certificate.")
+    mail_from: str = Field(default="caseloop@localhost", description="The From address of emails.")
+    base_url: str = Field(default="http://localhost:8000", description="Links in emails to staff.")
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -40,9 +62,26 @@ class Settings(BaseSettings):
             raise ValueError(f"CASELOOP_TIMEZONE: unknown time zone {value!r}") from exc
         return value
 
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.sending_timeout <= self.task_time_limit:
+            raise ValueError(
+                "CASELOOP_SENDING_TIMEOUT must be longer than CASELOOP_TASK_TIME_LIMIT, or a live "
+                "send could be reclaimed"
+            )
+        return self
+
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.var_dir / "outbox"
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.var_dir / "broker"
 
 
 def get_settings() -> Settings:

@@ -44,7 +44,8 @@ class WorkingCalendar:
             holidays.country_holidays(self.country, subdiv=self.subdivision, years=2026)
         except NotImplementedError as exc:
             raise PolicyError(
-                f"calendar: unknown country/subdivision {self.country}/{self.subdivision}"
+                f"calendar.subdivision: the holidays package knows no country/subdivision "
+                f"{self.country}/{self.subdivision}"
             ) from exc
 
     @cached_property

@@ -116,7 +116,9 @@ def apply_event(session: Session, book: Rulebook, case: Case, event: Any, receiv
         return
 
     for rule in book.policy.clocks:
-        mine = [c for c in active if c.name == rule.name]
+        named = [c for c in active if c.name == rule.name]
+        # This episode's clock if it has one; otherwise a duty still owed from an earlier episode.
+        mine = [c for c in named if c.episode == case.episode] or named
         if not mine:
             continue
         if any(_matches(t, event, case) for t in rule.stops):
@@ -124,12 +126,12 @@ def apply_event(session: Session, book: Rulebook, case: Case, event: Any, receiv
                 _finish(clock, event.at, now_date)
                 _log(session, case, clock, "clock.stopped", event.at, received_id)
         elif any(_matches(t, event, case) for t in rule.cancelled_by):
-            for clock in mine:
+            for clock in (c for c in mine if c.episode == case.episode):
                 clock.status = ClockStatus.CANCELLED
                 clock.stopped_at, clock.stopped_on, clock.updated_at = event.at, now_date, event.at
                 _log(session, case, clock, "clock.cancelled", event.at, received_id)
 
-    still = {c.name: c for c in active if c.status in ACTIVE}
+    still = {c.name: c for c in active if c.status in ACTIVE and c.episode == case.episode}
     for rule in book.policy.clocks:
         if not any(_matches(t, event, case) for t in rule.starts):
             continue

@@ -1,15 +1,15 @@
 """The council's policy: which clocks run, on which events, to which goals, on which calendar.
 
 The policy is data (``config/policy.yaml`` by default) validated here into frozen objects. Its
-``fingerprint`` changes whenever anything that decides a due date changes, which is how running
-clocks know to be recalculated.
+``fingerprint`` covers the clock rules and the calendar's fingerprint covers the calendar; a clock
+records both, which is how running clocks know to be recalculated when either changes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date
+from datetime import date, time
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -77,12 +77,40 @@ class CalendarPolicy(_Frozen):
     closure_days: tuple[date, ...] = ()
 
 
+class OfficeHours(_Frozen):
+    start: time = time(8, 0)
+    end: time = time(18, 0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> OfficeHours:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class ReminderPolicy(_Frozen):
+    """Who is reminded when. Reminders go out on working days within office hours only."""
+
+    warn_working_days_before: int = Field(default=1, ge=0, le=20)
+    escalate_to_service_manager_after: int = Field(default=2, ge=0, le=60)
+    office_hours: OfficeHours = OfficeHours()
+    # The clocks reminded about; empty means every clock in the policy.
+    clocks: tuple[str, ...] = ()
+
+
 class Policy(_Frozen):
     version: str
     calendar: CalendarPolicy = CalendarPolicy()
     clocks: tuple[ClockRule, ...]
-    # Later sections (reminders, duties) are validated by their own modules.
-    reminders: dict[str, Any] = Field(default_factory=dict)
+    reminders: ReminderPolicy = ReminderPolicy()
+
+    @model_validator(mode="after")
+    def _reminded_clocks_exist(self) -> Policy:
+        names = {r.name for r in self.clocks}
+        unknown = [n for n in self.reminders.clocks if n not in names]
+        if unknown:
+            raise ValueError(f"reminders.clocks names unknown clocks: {', '.join(unknown)}")
+        return self
 
     @field_validator("clocks")
     @classmethod
@@ -121,5 +149,8 @@ def parse_policy(data: Any, source: str = "policy") -> Policy:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top)"
         raise PolicyError(f"{source}: {where}: {first['msg'].removeprefix('Value error, ')}") from exc
-    policy.working_calendar()  # an unknown subdivision fails now, not at the first due date
+    try:
+        policy.working_calendar()  # an unknown subdivision fails now, not at the first due date
+    except PolicyError as exc:
+        raise PolicyError(f"{source}: {exc}") from exc
     return policy

@@ -28,7 +28,9 @@ def stored(rt: Runtime, case: str) -> dict[str, ClockRow]:
     """The case's clock rows as the database holds them (no display-time breach), newest last."""
     with rt.db.transaction() as session:
         rows = session.scalars(
-            select(ClockRow).join(Case, Case.id == ClockRow.case_id).where(Case.ref == case)
+            select(ClockRow)
+            .join(Case, Case.id == ClockRow.case_id)
+            .where(Case.ref == case)
             .order_by(ClockRow.episode, ClockRow.seq)
         )
         return {r.name: r for r in rows}
@@ -108,10 +110,15 @@ def test_cancelled_by_closure_and_by_a_strategy_discussion_without_conference(ru
     one = clocks_by_name(runtime, "C1", "2026-03-11")
     assert (one["assessment"]["status"], one["assessment"]["stopped"]) == ("cancelled", "2026-03-10")
     assert (one["family_closing_letter"]["due"], one["family_closing_letter"]["status"]) == (
-        "2026-03-17", "running")
+        "2026-03-17",
+        "running",
+    )
     two = clocks_by_name(runtime, "C2", "2026-03-09")
     assert (two["icpc"]["due"], two["icpc"]["status"], two["icpc"]["stopped"]) == (
-        "2026-03-25", "cancelled", "2026-03-06")
+        "2026-03-25",
+        "cancelled",
+        "2026-03-06",
+    )
     # No conference: back to assessment, and that clock counts from the referral.
     assert (two["assessment"]["counted_from"], two["assessment"]["due"]) == ("2026-03-02", "2026-05-07")
     assert len(history_of(runtime, "C2", "clock.cancelled")) == 1
@@ -164,7 +171,11 @@ def test_the_icpc_clock_restarts_from_the_last_strategy_discussion(runtime: Runt
     # From Fri 20 March: 9 working days to 2 April, Easter skipped, day 15 is Tue 14 April.
     icpc = clocks_by_name(runtime, "C1", NOW)["icpc"]
     assert (icpc["started"], icpc["counted_from"], icpc["due"], icpc["seq"]) == (
-        "2026-03-20", "2026-03-20", "2026-04-14", 1)
+        "2026-03-20",
+        "2026-03-20",
+        "2026-04-14",
+        1,
+    )
     assert len(history_of(runtime, "C1", "clock.restarted")) == 1
     ok(runtime, event("icpc.held", "C1", "2026-04-14", outcome="cp_plan"))
     assert clocks_by_name(runtime, "C1", NOW)["icpc"]["status"] == "met"
@@ -183,7 +194,11 @@ def test_the_assessment_clock_counts_from_the_referral_date(runtime: Runtime) ->
     # 45 working days from Mon 2 March, skipping 3 and 6 April and 4 May: Thu 7 May.
     one = clocks_by_name(runtime, "C1", NOW)["assessment"]
     assert (one["started"], one["counted_from"], one["due"], one["status"]) == (
-        "2026-03-05", "2026-03-02", "2026-05-07", "met")
+        "2026-03-05",
+        "2026-03-02",
+        "2026-05-07",
+        "met",
+    )
     assert clocks_by_name(runtime, "C2", NOW)["assessment"]["status"] == "met_late"
 
 
@@ -197,8 +212,8 @@ def test_review_clocks_first_at_three_months_then_every_six(runtime: Runtime) ->
         event("review.held", "C1", "2026-02-20"),
         event("review.held", "C1", "2026-08-31"),
     )
-    rows = [c for c in clocks_by_name(runtime, "C1", NOW).values()]
-    seen = {(c["name"], c["seq"]): (c["counted_from"], c["due"], c["status"]) for c in rows}
+    latest = clocks_by_name(runtime, "C1", NOW).values()
+    seen = {(c["name"], c["seq"]): (c["counted_from"], c["due"], c["status"]) for c in latest}
     assert seen[("icpc", 1)] == ("2025-11-05", "2025-11-26", "met_late")
     assert seen[("first_review", 1)] == ("2025-11-28", "2026-02-28", "met")
     assert seen[("later_review", 2)] == ("2026-08-31", "2027-02-28", "running")  # 31 Feb -> 28 Feb
@@ -222,10 +237,15 @@ def test_referrer_clocks_run_only_for_professional_referrers(runtime: Runtime) -
         )
     for ref in ("FAM", "ANON"):
         assert set(clocks_by_name(runtime, ref, NOW)) == {
-            "decision", "referrer_acknowledgement", "family_closing_letter"}
+            "decision",
+            "referrer_acknowledgement",
+            "family_closing_letter",
+        }
     police = clocks_by_name(runtime, "POL", NOW)
     assert (police["referrer_outcome"]["counted_from"], police["referrer_outcome"]["due"]) == (
-        "2026-03-03", "2026-03-04")
+        "2026-03-03",
+        "2026-03-04",
+    )
     assert police["referrer_closure_notice"]["due"] == "2026-03-11"
     ok(runtime, event("duty.fulfilled", "POL", "2026-03-04", duty="referrer_outcome"))
     assert clocks_by_name(runtime, "POL", NOW)["referrer_outcome"]["status"] == "met"
@@ -267,8 +287,14 @@ def test_a_policy_change_recalculates_running_clocks_and_keeps_finished_verdicts
     (logged,) = history_of(runtime, "C1", "clock.recalculated")
     cal = runtime.book.calendar.fingerprint
     assert logged.detail == {
-        "clock": "assessment", "seq": 1, "old_due": "2026-05-07", "new_due": "2026-04-29",
-        "old_policy": old, "new_policy": book.policy.fingerprint, "old_calendar": cal, "new_calendar": cal,
+        "clock": "assessment",
+        "seq": 1,
+        "old_due": "2026-05-07",
+        "new_due": "2026-04-29",
+        "old_policy": old,
+        "new_policy": book.policy.fingerprint,
+        "old_calendar": cal,
+        "new_calendar": cal,
     }
     assert history_of(runtime, "C2", "clock.recalculated") == []
     assert run_tick(runtime.db, book, instant("2026-03-04")).recalculated == 0

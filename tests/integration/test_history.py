@@ -96,11 +96,13 @@ def test_datetimes_round_trip_as_the_same_aware_utc_instant(runtime: Runtime) ->
         cases = {c.ref: c for c in session.scalars(select(Case))}
         received = {r.case_ref: r for r in session.scalars(select(ReceivedEvent))}
         entries = session.execute(
-            select(Case.ref, HistoryEntry.at).join(Case, Case.id == HistoryEntry.case_id)
+            select(Case.ref, HistoryEntry.at)
+            .join(Case, Case.id == HistoryEntry.case_id)
             .where(HistoryEntry.kind == "event.accepted")
         ).all()
         clock_starts = session.execute(
-            select(Case.ref, ClockRow.started_at).join(Case, Case.id == ClockRow.case_id)
+            select(Case.ref, ClockRow.started_at)
+            .join(Case, Case.id == ClockRow.case_id)
             .where(ClockRow.name == "decision")
         ).all()
     history_at, started = dict(entries), dict(clock_starts)
@@ -124,7 +126,8 @@ def test_clock_dates_are_the_councils_local_dates(runtime: Runtime) -> None:
         now="2027-01-02",
     )
     summer = clocks_by_name(runtime, "SUMMER", "2026-06-02")["decision"]
-    assert (summer["started"], summer["counted_from"], summer["due"]) == ("2026-06-02", "2026-06-02", "2026-06-03")
+    assert (summer["started"], summer["counted_from"]) == ("2026-06-02", "2026-06-02")
+    assert summer["due"] == "2026-06-03"
     winter = clocks_by_name(runtime, "WINTER", "2026-12-02")["decision"]
     assert (winter["started"], winter["due"]) == ("2026-12-01", "2026-12-02")
     assert case_view(runtime, "WEST", "2027-01-02")["referred"] == "2026-07-01"

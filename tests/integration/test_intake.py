@@ -232,6 +232,4 @@ def test_a_malformed_line_does_not_claim_its_id(runtime: Runtime) -> None:
     resent = import_events(
         runtime, event("worker.allocated", "C2", "2026-03-03", id="w-1", worker="w"), now=NOW
     )
-    assert resent.duplicates == [
-        "line 1: event w-1 was already received and is waiting for a retry; skipped"
-    ]
+    assert resent.duplicates == ["line 1: event w-1 was already received and is waiting for a retry; skipped"]

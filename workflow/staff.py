@@ -1,0 +1,129 @@
+"""Staff and teams: social workers, team managers and service managers, and who manages whom.
+
+``import_csv`` is an idempotent upsert from ``id,name,email,role,team,manager_id``; a bad row is
+refused with its row number and the reason, and the good rows are still taken.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Boolean, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from workflow.db import Base, UTCDateTime
+from workflow.errors import CaseloopError
+
+HEADER = ["id", "name", "email", "role", "team", "manager_id"]
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class Role(StrEnum):
+    SOCIAL_WORKER = "social_worker"
+    TEAM_MANAGER = "team_manager"
+    SERVICE_MANAGER = "service_manager"
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(32))
+    team: Mapped[str] = mapped_column(String(64), index=True)
+    manager_id: Mapped[str | None] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class StaffFileError(CaseloopError):
+    """The staff file cannot be read at all (wrong header, not CSV)."""
+
+
+@dataclass
+class StaffImportReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[str] = field(default_factory=list)
+
+
+def import_csv(session: Session, lines: Iterable[str], now: datetime) -> StaffImportReport:
+    """Upsert staff rows. Row numbers count the header as row 1, as a spreadsheet shows them."""
+    reader = csv.reader(lines)
+    header = next(reader, None)
+    if header is None or [h.strip() for h in header] != HEADER:
+        raise StaffFileError(f"row 1: the header must be exactly {','.join(HEADER)}")
+    rows: list[tuple[int, dict[str, str]]] = []
+    report = StaffImportReport()
+    for number, values in enumerate(reader, start=2):
+        if not any(v.strip() for v in values):
+            continue
+        if len(values) != len(HEADER):
+            report.rejected.append(f"row {number}: expected {len(HEADER)} columns, found {len(values)}")
+            continue
+        rows.append((number, {k: v.strip() for k, v in zip(HEADER, values, strict=True)}))
+
+    known = {s.id: s for s in session.scalars(select(Staff))}
+    in_file = {r["id"] for _, r in rows if r["id"]}
+    seen: set[str] = set()
+    for number, row in rows:
+        problem = _problem(row, known.keys() | in_file, seen)
+        if problem:
+            report.rejected.append(f"row {number}: {problem}")
+            continue
+        seen.add(row["id"])
+        values = {
+            "name": row["name"],
+            "email": row["email"],
+            "role": row["role"],
+            "team": row["team"],
+            "manager_id": row["manager_id"] or None,
+            "active": True,
+        }
+        existing = known.get(row["id"])
+        if existing is None:
+            session.add(Staff(id=row["id"], updated_at=now, **values))
+            report.created += 1
+        elif any(getattr(existing, k) != v for k, v in values.items()):
+            for k, v in values.items():
+                setattr(existing, k, v)
+            existing.updated_at = now
+            report.updated += 1
+        else:
+            report.unchanged += 1
+    return report
+
+
+def _problem(row: dict[str, str], ids: set[str], seen: set[str]) -> str | None:
+    for column in ("id", "name", "email", "role", "team"):
+        if not row[column]:
+            return f"{column} is empty"
+    if row["id"] in seen:
+        return f"id {row['id']} appears twice in the file"
+    if not _EMAIL.match(row["email"]):
+        return f"email {row['email']!r} is not an email address"
+    if row["role"] not in {r.value for r in Role}:
+        return f"role {row['role']!r} is not one of {', '.join(r.value for r in Role)}"
+    manager = row["manager_id"]
+    if manager == row["id"]:
+        return "manager_id: nobody manages themselves"
+    if manager and manager not in ids:
+        return f"manager_id {manager!r} is not a known member of staff"
+    return None
+
+
+def team_managers(session: Session, team: str) -> list[Staff]:
+    return list(
+        session.scalars(
+            select(Staff)
+            .where(Staff.team == team, Staff.role == Role.TEAM_MANAGER.value, Staff.active)
+            .order_by(Staff.id)
+        )
+    )
