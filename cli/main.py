@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 from cli.output import emit_json, emit_table
 from config.settings import get_settings
 from config.wiring import Runtime, build_runtime
+from letters.sweep import run_sweep
 from workflow import intake, lifecycle, queries
 from workflow.errors import CaseloopError
 from workflow.tick import run_tick
@@ -44,11 +45,17 @@ events_app = typer.Typer(help="Case events from the case management system.", no
 case_app = typer.Typer(help="One case.", no_args_is_help=True)
 queue_app = typer.Typer(help="Work queues for managers.", no_args_is_help=True)
 workflow_app = typer.Typer(help="The case lifecycle.", no_args_is_help=True)
+staff_app = typer.Typer(help="Social workers, managers and teams.", no_args_is_help=True)
+outbox_app = typer.Typer(help="Every message caseloop sends, and its status.", no_args_is_help=True)
+reminders_app = typer.Typer(help="Reminders to staff.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(events_app, name="events")
 app.add_typer(case_app, name="case")
 app.add_typer(queue_app, name="queue")
 app.add_typer(workflow_app, name="workflow")
+app.add_typer(staff_app, name="staff")
+app.add_typer(outbox_app, name="outbox")
+app.add_typer(reminders_app, name="reminders")
 
 
 @dataclass
@@ -57,7 +64,7 @@ class Context:
 
     @contextmanager
     def runtime(self, *, schema: bool = True) -> Iterator[Runtime]:
-        runtime = build_runtime(get_settings())
+        runtime = build_runtime(get_settings(), self.clock)
         try:
             if schema:
                 runtime.check_schema()
@@ -219,11 +226,22 @@ def queue_overdue(
 
 @app.command("tick")
 def tick(ctx: typer.Context) -> None:
-    """One pass of the time-driven work: recalculate stale clocks and mark breaches."""
+    """One pass of the time-driven work: clocks, breaches, reminders, and sending what is due.
+
+    The beat's sweeper runs the same pass every minute and hands the sending to workers; here the
+    messages claimed are sent in this process, so a tick works with no worker running.
+    """
     c = _ctx(ctx)
     with c.runtime() as rt:
-        report = run_tick(rt.db, rt.book, c.clock())
-    typer.echo(f"recalculated {report.recalculated}, newly breached {report.breached}")
+        report = run_sweep(rt.db, rt.book, rt.channels, rt.staff_channel, rt.timings, c.clock())
+        deliverer = rt.deliverer()
+        outcomes = [deliverer.deliver(outbox_id) for outbox_id in report.to_deliver]
+    typer.echo(report.summary())
+    if outcomes:
+        typer.echo(
+            f"sent {outcomes.count('sent')}, retrying {outcomes.count('retrying')}, "
+            f"failed {outcomes.count('failed')}"
+        )
 
 
 @workflow_app.command("diagram")
@@ -241,11 +259,15 @@ def demo(
     output: Annotated[Path, typer.Option(help="Where to write the events.")] = Path("var/demo-events.jsonl"),
 ) -> None:
     """Write a synthetic borough's events and import them."""
-    from workflow.demo import Borough, write_jsonl
+    from workflow import staff
+    from workflow.demo import Borough, staff_csv, write_jsonl
 
     c = _ctx(ctx)
     now = c.clock()
     with c.runtime() as rt:
+        with rt.db.transaction() as session:
+            people = staff.import_csv(session, staff_csv().splitlines(), now)
+        typer.echo(f"staff: created {people.created}, updated {people.updated}, unchanged {people.unchanged}")
         borough = Borough(
             seed=seed, weeks=weeks, per_week=per_week, zone=rt.settings.zone, calendar=rt.book.calendar
         )
@@ -260,6 +282,9 @@ def demo(
     )
     if not report.ok:
         raise typer.Exit(1)
+
+
+from cli import processes, staff_outbox  # noqa: E402,F401  (registers their commands)
 
 
 def run() -> None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from alembic import context
 
-import workflow.model  # noqa: F401  (registers the tables on the metadata)
+import workflow.model
+import workflow.outbox
+import workflow.reminders
+import workflow.staff  # noqa: F401
 from workflow.db import Base, make_engine
 
 config = context.config

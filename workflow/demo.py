@@ -190,9 +190,8 @@ class _Referral:
         decided = self._after(self.received, 1 if rng.random() < 0.93 else rng.randint(2, 4))
         outcome = rng.choices(["nfa", "early_help", "assessment", "strategy"], [10, 8, 70, 12])[0]
         if outcome in ("assessment", "strategy"):
-            self._emit(
-                "worker.allocated", decided - timedelta(minutes=30), worker=f"SW{rng.randint(1, 40):03d}"
-            )
+            worker = f"SW{TEAMS.index(referral['team']) * 10 + rng.randint(1, 10):03d}"
+            self._emit("worker.allocated", decided - timedelta(minutes=30), worker=worker)
         if not self._emit("decision.made", decided, outcome=outcome):
             return self.out
         if professional:
@@ -291,6 +290,30 @@ class _Referral:
             "team": rng.choice(TEAMS),
             "flags": ["domestic_abuse"] if domestic_abuse else [],
         }
+
+
+def staff_csv() -> str:
+    """The borough's staff: ten social workers and a team manager in each team, two service managers."""
+    rows = ["id,name,email,role,team,manager_id"]
+    for n, team in enumerate(TEAMS):
+        service_manager = f"SM{n // 2 + 1:02d}"
+        if n % 2 == 0:
+            rows.append(
+                f"{service_manager},Service Manager {n // 2 + 1},{service_manager.lower()}"
+                f"@council.example,service_manager,{team},"
+            )
+        manager = f"TM{n + 1:02d}"
+        rows.append(
+            f"{manager},Team Manager {n + 1},{manager.lower()}@council.example,team_manager,"
+            f"{team},{service_manager}"
+        )
+        for k in range(1, 11):
+            worker = f"SW{n * 10 + k:03d}"
+            rows.append(
+                f"{worker},Social Worker {n * 10 + k},{worker.lower()}@council.example,"
+                f"social_worker,{team},{manager}"
+            )
+    return "\n".join(rows) + "\n"
 
 
 def write_jsonl(events: list[dict[str, Any]], path: Path) -> int:

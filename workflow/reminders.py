@@ -85,7 +85,9 @@ class Step:
     name: str  # warning | due | breach | escalation
 
 
-def steps_for(due: date, today: date, calendar: WorkingCalendar, policy: ReminderPolicy) -> tuple[int, list[Step]]:
+def steps_for(
+    due: date, today: date, calendar: WorkingCalendar, policy: ReminderPolicy
+) -> tuple[int, list[Step]]:
     """The escalation stage of a clock due on ``due`` and the steps it calls for on ``today``."""
     if today < due:
         left = calendar.working_days_between(today, due)
@@ -159,9 +161,15 @@ def plan_day(session: Session, book: Rulebook, now: datetime, channel: str) -> P
                 if (clock.id, person_id, key) in done:
                     continue
             item = ReminderItem(
-                clock_id=clock.id, case_id=case.id, recipient=person_id, recipient_role=role,
-                step="repeat" if key.startswith("repeat") else step.name, step_key=key, stage=stage,
-                for_date=today, created_at=now,
+                clock_id=clock.id,
+                case_id=case.id,
+                recipient=person_id,
+                recipient_role=role,
+                step="repeat" if key.startswith("repeat") else step.name,
+                step_key=key,
+                stage=stage,
+                for_date=today,
+                created_at=now,
             )
             session.add(item)
             per_person[person_id].append(item)
@@ -265,15 +273,18 @@ class NotYours(CaseloopError):
     """Someone tried to acknowledge a reminder that was not sent to them."""
 
 
-def acknowledge(session: Session, item_id: int, staff_id: str, note: str | None, now: datetime) -> ReminderAck:
+def acknowledge(
+    session: Session, item_id: int, staff_id: str, note: str | None, now: datetime
+) -> ReminderAck:
     """Record that ``staff_id`` has seen reminder ``item_id``; repeats to them stop for that clock."""
     item = session.get(ReminderItem, item_id)
     if item is None:
         raise NotFound(f"no reminder {item_id}")
     if item.recipient != staff_id:
         raise NotYours(f"reminder {item_id} was sent to {item.recipient}, not {staff_id}")
-    ack = ReminderAck(item_id=item.id, clock_id=item.clock_id, staff_id=staff_id, stage=item.stage,
-                      note=note, at=now)
+    ack = ReminderAck(
+        item_id=item.id, clock_id=item.clock_id, staff_id=staff_id, stage=item.stage, note=note, at=now
+    )
     session.add(ack)
     session.flush()
     return ack

@@ -62,13 +62,13 @@ def import_csv(session: Session, lines: Iterable[str], now: datetime) -> StaffIm
         raise StaffFileError(f"row 1: the header must be exactly {','.join(HEADER)}")
     rows: list[tuple[int, dict[str, str]]] = []
     report = StaffImportReport()
-    for number, values in enumerate(reader, start=2):
-        if not any(v.strip() for v in values):
+    for number, cells in enumerate(reader, start=2):
+        if not any(v.strip() for v in cells):
             continue
-        if len(values) != len(HEADER):
-            report.rejected.append(f"row {number}: expected {len(HEADER)} columns, found {len(values)}")
+        if len(cells) != len(HEADER):
+            report.rejected.append(f"row {number}: expected {len(HEADER)} columns, found {len(cells)}")
             continue
-        rows.append((number, {k: v.strip() for k, v in zip(HEADER, values, strict=True)}))
+        rows.append((number, {k: v.strip() for k, v in zip(HEADER, cells, strict=True)}))
 
     known = {s.id: s for s in session.scalars(select(Staff))}
     in_file = {r["id"] for _, r in rows if r["id"]}
@@ -79,7 +79,7 @@ def import_csv(session: Session, lines: Iterable[str], now: datetime) -> StaffIm
             report.rejected.append(f"row {number}: {problem}")
             continue
         seen.add(row["id"])
-        values = {
+        values: dict[str, object] = {
             "name": row["name"],
             "email": row["email"],
             "role": row["role"],

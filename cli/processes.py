@@ -1,0 +1,53 @@
+"""Long-running processes: the Celery worker, the beat, and both together for one machine."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Annotated
+
+import typer
+
+from cli.main import app
+from config.celery import make_celery
+from config.queues import QUEUES
+from config.settings import get_settings
+
+
+def _worker_args(concurrency: int | None, beat: bool) -> list[str]:
+    settings = get_settings()
+    args = [
+        "worker",
+        "--loglevel=INFO",
+        f"--queues={','.join(QUEUES)}",
+        "--pool=threads",
+        f"--concurrency={concurrency or settings.worker_concurrency}",
+        f"--hostname=caseloop-{os.getpid()}@{socket.gethostname()}",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    if beat:
+        args.append("--beat")
+    return args
+
+
+@app.command("worker")
+def worker(
+    concurrency: Annotated[int | None, typer.Option(help="Threads sending at once.")] = None,
+) -> None:
+    """Run a worker: it consumes every caseloop queue."""
+    make_celery(get_settings()).worker_main(_worker_args(concurrency, beat=False))
+
+
+@app.command("beat")
+def beat() -> None:
+    """Run the beat: it queues the sweeper every minute. Run one; a second is harmless, not useful."""
+    make_celery(get_settings()).start(["beat", "--loglevel=INFO"])
+
+
+@app.command("run")
+def run_all(
+    concurrency: Annotated[int | None, typer.Option(help="Threads sending at once.")] = None,
+) -> None:
+    """Run a worker and the beat in one process: the engine on one machine."""
+    make_celery(get_settings()).worker_main(_worker_args(concurrency, beat=True))

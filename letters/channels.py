@@ -1,0 +1,161 @@
+"""Delivery channels for email: SMTP, and a folder of ``.eml`` files for the embedded default.
+
+Every channel takes an ``on_handover`` callback and calls it at the last moment at which the
+message has certainly not been delivered: for SMTP just before the final ``.`` of DATA, for files
+just before the atomic rename. The caller records that moment, so after a crash it knows whether a
+resend is safe (no handover) or whether a person must check (handover, no confirmation).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import smtplib
+import ssl
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar, Protocol
+from urllib.parse import unquote, urlsplit
+
+from letters.email import OutgoingEmail
+from workflow.errors import CaseloopError
+
+Handover = Callable[[], None]
+
+
+class DeliveryError(CaseloopError):
+    """A channel could not deliver. ``code`` is the provider's status where there is one."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class RetryableDeliveryError(DeliveryError):
+    """Worth trying again later: a timeout, a refused connection, a 4xx SMTP reply."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Trying again will not help: a 5xx SMTP reply, a refused recipient."""
+
+
+class Channel(Protocol):
+    name: str
+
+    def send(self, email: OutgoingEmail, on_handover: Handover) -> str:
+        """Deliver, returning the provider's reference; raise a ``DeliveryError`` otherwise."""
+        ...
+
+    def confirm(self, email_key: str) -> bool | None:
+        """After a crash past handover: True if delivered, False if not, None if it cannot tell."""
+        ...
+
+
+class FileChannel:
+    """Writes each email as ``<key>.eml`` in a folder a person can open (the embedded default)."""
+
+    name = "file"
+
+    def __init__(self, directory: Path, sender: str) -> None:
+        self.directory, self.sender = directory, sender
+
+    def _path(self, key: str) -> Path:
+        return self.directory / f"{re.sub(r'[^A-Za-z0-9._-]', '_', key)}.eml"
+
+    def send(self, email: OutgoingEmail, on_handover: Handover) -> str:
+        key = email.headers.get("X-Caseloop-Outbox-Id", email.message_id)
+        target = self._path(f"outbox-{key}")
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            temporary = target.with_suffix(".tmp")
+            temporary.write_bytes(email.to_mime(self.sender).as_bytes())
+            on_handover()
+            os.replace(temporary, target)
+        except OSError as exc:
+            raise RetryableDeliveryError(f"cannot write to the outbox folder: {exc.strerror}") from exc
+        return target.name
+
+    def confirm(self, email_key: str) -> bool | None:
+        return self._path(f"outbox-{email_key}").exists()
+
+
+class SmtpChannel:
+    """Email over SMTP. URL schemes: ``smtp://`` (plain), ``smtp+starttls://``, ``smtps://``."""
+
+    name = "smtp"
+    _DEFAULT_PORTS: ClassVar[dict[str, int]] = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
+
+    def __init__(self, url: str, *, sender: str, timeout: float, verify_tls: bool = True) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in self._DEFAULT_PORTS or not parts.hostname:
+            raise CaseloopError(
+                "CASELOOP_SMTP_URL must look like smtp://host:port, smtp+starttls://… or smtps://…"
+            )
+        self.scheme, self.host = parts.scheme, parts.hostname
+        self.port = parts.port or self._DEFAULT_PORTS[parts.scheme]
+        self.username = unquote(parts.username) if parts.username else None
+        self.password = unquote(parts.password) if parts.password else None
+        self.sender, self.timeout = sender, timeout
+        self.tls = ssl.create_default_context()
+        if not verify_tls:
+            self.tls.check_hostname = False
+            self.tls.verify_mode = ssl.CERT_NONE
+
+    def _connect(self) -> smtplib.SMTP:
+        # smtplib waits forever by default; every step here is bounded by the timeout.
+        if self.scheme == "smtps":
+            return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self.tls)
+        client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        if self.scheme == "smtp+starttls":
+            client.starttls(context=self.tls)
+        return client
+
+    def send(self, email: OutgoingEmail, on_handover: Handover) -> str:
+        data = email.to_mime(self.sender).as_bytes()
+        try:
+            with self._connect() as client:
+                client.ehlo_or_helo_if_needed()
+                if self.username:
+                    client.login(self.username, self.password or "")
+                _transaction(client, self.sender, email.to, data, on_handover)
+        except smtplib.SMTPResponseException as exc:
+            kind = PermanentDeliveryError if 500 <= exc.smtp_code < 600 else RetryableDeliveryError
+            raise kind(f"SMTP server replied {exc.smtp_code}", exc.smtp_code) from exc
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            kind = PermanentDeliveryError if all(c >= 500 for c in codes) else RetryableDeliveryError
+            raise kind(f"SMTP server refused the recipient ({', '.join(map(str, codes))})") from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            raise RetryableDeliveryError(f"SMTP connection failed: {type(exc).__name__}") from exc
+        return email.message_id
+
+    def confirm(self, email_key: str) -> bool | None:
+        return None  # SMTP cannot be asked whether a message arrived
+
+
+def _transaction(
+    client: smtplib.SMTP, sender: str, recipient: str, data: bytes, on_handover: Handover
+) -> None:
+    """MAIL, RCPT and DATA, with ``on_handover`` called before the final dot is sent.
+
+    This is smtplib's ``sendmail`` split at the one point that matters: until the server reads
+    the terminating ``.``, it has accepted nothing.
+    """
+    code, reply = client.mail(sender)
+    if code != 250:
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    code, reply = client.rcpt(recipient)
+    if code not in (250, 251):
+        raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+    code, reply = client.docmd("data")
+    if code != 354:
+        raise smtplib.SMTPDataError(code, reply)
+    body = re.sub(rb"(?m)^\.", b"..", re.sub(rb"\r\n|\r|\n", b"\r\n", data))
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    client.send(body)
+    on_handover()
+    client.send(b".\r\n")
+    code, reply = client.getreply()
+    if code != 250:
+        raise smtplib.SMTPDataError(code, reply)

@@ -1,0 +1,143 @@
+"""Delivering one outbox message, exactly once, whatever the broker or the worker does.
+
+The task contract: reload the row under a lock; go on only if it is ``queued``; write
+``sending`` and commit *before* calling the provider; record the hand-over moment; then write
+``sent``. A redelivered task finds the row no longer queued and does nothing. A worker that dies
+leaves ``sending``, which :func:`reconcile_stale` settles: resent if the hand-over never came,
+confirmed with the channel where it can tell, else ``unknown`` for a person to check.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from letters.channels import Channel, DeliveryError, PermanentDeliveryError, RetryableDeliveryError
+from letters.email import OutgoingEmail
+from letters.rendering import RenderError
+from workflow.db import Database
+from workflow.outbox import OutboxMessage, Status, stale_sending
+from workflow.timeutil import Clock
+
+log = logging.getLogger(__name__)
+
+Renderer = Callable[[Session, OutboxMessage], OutgoingEmail]
+MAX_BACKOFF = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int
+    base_seconds: float
+
+    def backoff(self, attempt: int, rng: random.Random | None = None) -> timedelta:
+        """Exponential back-off with jitter (half to one and a half times), capped at an hour."""
+        jitter = (rng or random).uniform(0.5, 1.5)
+        seconds = self.base_seconds * (2 ** max(attempt - 1, 0)) * jitter
+        return min(timedelta(seconds=seconds), MAX_BACKOFF)
+
+
+@dataclass
+class Deliverer:
+    db: Database
+    channels: Mapping[str, Channel]
+    renderers: Mapping[str, Renderer]
+    retry: RetryPolicy
+    clock: Clock
+
+    def deliver(self, outbox_id: int) -> str:
+        """Deliver message ``outbox_id`` if it is still queued. Returns what happened, for logs."""
+        with self.db.transaction() as session:
+            row = session.get(OutboxMessage, outbox_id, with_for_update=True)
+            if row is None:
+                return "missing"
+            if row.status != Status.QUEUED:
+                return f"skipped: already {row.status}"
+            channel = self.channels.get(row.channel)
+            renderer = self.renderers.get(row.kind)
+            try:
+                if channel is None:
+                    raise RenderError(f"no channel {row.channel!r} is configured")
+                if renderer is None:
+                    raise RenderError(f"no renderer for {row.kind!r}")
+                email = renderer(session, row)
+            except RenderError as exc:
+                row.status, row.last_error = Status.FAILED, str(exc)
+                log.error("outbox %s failed before sending: %s", row.id, type(exc).__name__)
+                return "failed"
+            row.status, row.attempts = Status.SENDING, row.attempts + 1
+            row.sending_started_at, row.handed_over_at = self.clock(), None
+            row.content_hash = email.content_hash
+            attempt = row.attempts
+        try:
+            reference = channel.send(email, lambda: self._handed_over(outbox_id))
+        except DeliveryError as exc:
+            return self._failed_attempt(outbox_id, attempt, exc)
+        with self.db.transaction() as session:
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == outbox_id, OutboxMessage.status == Status.SENDING)
+                .values(status=Status.SENT, sent_at=self.clock(), provider_ref=reference, last_error=None)
+            )
+        log.info("outbox %s sent through %s on attempt %s", outbox_id, channel.name, attempt)
+        return "sent"
+
+    def _handed_over(self, outbox_id: int) -> None:
+        with self.db.transaction() as session:
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == outbox_id, OutboxMessage.status == Status.SENDING)
+                .values(handed_over_at=self.clock())
+            )
+
+    def _failed_attempt(self, outbox_id: int, attempt: int, exc: DeliveryError) -> str:
+        with self.db.transaction() as session:
+            row = session.get(OutboxMessage, outbox_id, with_for_update=True)
+            if row is None or row.status != Status.SENDING:
+                return "lost track"
+            row.last_error = str(exc)
+            give_up = isinstance(exc, PermanentDeliveryError) or attempt >= self.retry.max_attempts
+            if give_up:
+                row.status = Status.FAILED
+            else:
+                assert isinstance(exc, RetryableDeliveryError)
+                row.status, row.dispatched_at = Status.QUEUED, None
+                row.next_attempt_at = self.clock() + self.retry.backoff(attempt)
+        outcome = "failed" if give_up else "retrying"
+        log.warning(
+            "outbox %s attempt %s %s: %s (code %s)", outbox_id, attempt, outcome, type(exc).__name__, exc.code
+        )
+        return outcome
+
+
+def reconcile_stale(
+    session: Session, channels: Mapping[str, Channel], now: datetime, timeout: timedelta
+) -> dict[str, int]:
+    """Settle messages whose worker died while sending. Never resends what may have gone."""
+    counts = {"requeued": 0, "confirmed": 0, "unknown": 0}
+    for row in stale_sending(session, now, timeout):
+        if row.handed_over_at is None:
+            # The provider never had the whole message: sending it again cannot make a duplicate.
+            row.status, row.dispatched_at, row.next_attempt_at = Status.QUEUED, None, now
+            counts["requeued"] += 1
+            continue
+        channel = channels.get(row.channel)
+        delivered = channel.confirm(str(row.id)) if channel else None
+        if delivered is True:
+            row.status, row.sent_at = Status.SENT, row.handed_over_at
+            counts["confirmed"] += 1
+        elif delivered is False:
+            row.status, row.dispatched_at, row.next_attempt_at = Status.QUEUED, None, now
+            counts["requeued"] += 1
+        else:
+            row.status = Status.UNKNOWN
+            row.last_error = "the worker stopped after handing the message over; check before resending"
+            counts["unknown"] += 1
+        log.warning("outbox %s was left sending; now %s", row.id, row.status)
+    return counts

@@ -1,0 +1,36 @@
+"""An email ready to go: built from rendered content, turned into MIME by a channel."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formatdate
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    to: str
+    subject: str
+    text: str
+    html: str
+    # Stable per outbox row, so a resend (after a crash that proved nothing went) is the same mail.
+    message_id: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def content_hash(self) -> str:
+        return hashlib.sha256("\x00".join((self.to, self.subject, self.text, self.html)).encode()).hexdigest()
+
+    def to_mime(self, sender: str) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = sender
+        message["To"] = self.to
+        message["Subject"] = self.subject
+        message["Message-ID"] = self.message_id
+        message["Date"] = formatdate(localtime=False, usegmt=True)
+        for name, value in self.headers.items():
+            message[name] = value
+        message.set_content(self.text)
+        message.add_alternative(self.html, subtype="html")
+        return message
