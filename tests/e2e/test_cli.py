@@ -172,8 +172,8 @@ def test_case_show_json_has_the_case_state_and_clocks(cli: Cli) -> None:
 def test_tick_marks_breaches_and_the_overdue_queue_is_most_overdue_first(cli: Cli) -> None:
     path = cli.file("q.jsonl", referral("LATER", "2026-03-09", team="east"), referral("EARLY", "2026-03-02"))
     assert cli("--now", NOW, "events", "import", path).exit_code == 0
-    assert cli("--now", NOW, "tick").stdout.strip() == "recalculated 0, newly breached 4"
-    assert cli("--now", NOW, "tick").stdout.strip() == "recalculated 0, newly breached 0"
+    assert cli("--now", NOW, "tick").stdout.startswith("recalculated 0, newly breached 4,")
+    assert cli("--now", NOW, "tick").stdout.startswith("recalculated 0, newly breached 0,")
 
     rows = cli.json("--now", NOW, "queue", "overdue", "--json")
     # Due 3 March: 13 working days overdue on 20 March; due 10 March: 8.
