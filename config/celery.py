@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from kombu import Queue  # type: ignore[attr-defined]
+from kombu import Exchange, Queue  # type: ignore[attr-defined]
 
 from config.queues import QUEUES, ROUTES, SWEEP_TASK
 from config.settings import Settings
@@ -49,8 +49,9 @@ def make_celery(settings: Settings) -> Celery:
         result_serializer="json",
         accept_content=["json"],
         task_time_limit=settings.task_time_limit,
-        task_soft_time_limit=max(1, settings.task_time_limit - 5),
-        task_queues=[Queue(name) for name in QUEUES],  # type: ignore[no-untyped-call]
+        task_soft_time_limit=max(1, int(settings.task_time_limit * 0.8)),
+        # One direct exchange and routing key per queue, so a message lands in exactly one queue.
+        task_queues=[Queue(q, Exchange(q), routing_key=q) for q in QUEUES],  # type: ignore[no-untyped-call]
         task_routes=ROUTES,
         task_create_missing_queues=False,
         worker_cancel_long_running_tasks_on_connection_loss=True,

@@ -9,4 +9,7 @@ QUEUES = (SWEEP_QUEUE, DELIVERY_QUEUE)
 SWEEP_TASK = "caseloop.sweep"
 DELIVER_TASK = "caseloop.deliver"
 
-ROUTES = {SWEEP_TASK: {"queue": SWEEP_QUEUE}, DELIVER_TASK: {"queue": DELIVERY_QUEUE}}
+ROUTES = {
+    SWEEP_TASK: {"queue": SWEEP_QUEUE, "routing_key": SWEEP_QUEUE},
+    DELIVER_TASK: {"queue": DELIVERY_QUEUE, "routing_key": DELIVERY_QUEUE},
+}

@@ -91,6 +91,8 @@ class OfficeHours(_Frozen):
 class ReminderPolicy(_Frozen):
     """Who is reminded when. Reminders go out on working days within office hours only."""
 
+    # "working": reminders go out on working days only; "all": every day (an out-of-hours service)
+    days: Literal["working", "all"] = "working"
     warn_working_days_before: int = Field(default=1, ge=0, le=20)
     escalate_to_service_manager_after: int = Field(default=2, ge=0, le=60)
     office_hours: OfficeHours = OfficeHours()

@@ -104,8 +104,9 @@ def steps_for(
 def in_office_hours(book: Rulebook, now: datetime) -> bool:
     """Whether reminders may go out now: a working day, within office hours, in local time."""
     local = now.astimezone(book.zone)
-    hours = book.policy.reminders.office_hours
-    return book.calendar.is_working_day(local.date()) and hours.start <= local.time() < hours.end
+    policy = book.policy.reminders
+    open_today = policy.days == "all" or book.calendar.is_working_day(local.date())
+    return open_today and policy.office_hours.start <= local.time() < policy.office_hours.end
 
 
 @dataclass(frozen=True)
