@@ -14,11 +14,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Set up, migrate the embedded SQLite database, import a synthetic borough and show what is overdue.
+# Set up, migrate the embedded SQLite database, import a synthetic borough, show what is overdue,
+# then run the engine (worker and beat, embedded broker) until Ctrl-C. Reminder digests land in
+# var/outbox/ as .eml files during office hours on working days.
 demo: install
 	$(BIN)/caseloop db upgrade
 	$(BIN)/caseloop demo
 	$(BIN)/caseloop queue overdue --limit 25
+	$(BIN)/caseloop run
 
 lint: install
 	$(BIN)/ruff check .
