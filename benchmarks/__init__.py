@@ -1,0 +1,1 @@
+"""Performance targets for caseloop, with the figures they print (``make benchmark``)."""

@@ -1,0 +1,105 @@
+"""Measure caseloop on a synthetic borough and compare with its targets.
+
+    python -m benchmarks [--weeks 8] [--per-week 350] [--postgres URL]
+
+Targets (2 cores): importing the events a council receives in a week takes well under a minute
+(at least 150 events a second: a busy week of about 2,000 events in under 15 seconds); one sweep
+pass over the borough (recalculation, breaches, planning a working day's digests, claiming)
+takes under 5 seconds; the overdue queue answers in under a second. The figures are printed, not
+asserted: speed is tracked here, not in timed tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from config.settings import Settings
+from config.wiring import build_runtime
+from letters.sweep import run_sweep
+from migrations import upgrade
+from workflow import intake, queries, staff
+from workflow.demo import Borough, staff_csv
+
+NOW = datetime.fromisoformat("2026-11-27T17:00:00+00:00")  # a Friday: the borough's history ends here
+MONDAY_MORNING = datetime.fromisoformat("2026-11-30T08:05:00+00:00")
+TARGETS = {"import": 150.0, "sweep": 5.0, "overdue": 1.0}
+
+
+def _timed(action: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = action()
+    return time.perf_counter() - start, result
+
+
+def run(url: str, weeks: int, per_week: int, var: Path) -> list[tuple[str, str, str, bool]]:
+    upgrade(url)
+    settings = Settings(database_url=url, var_dir=var)
+    rt = build_runtime(settings)
+    borough = Borough(
+        seed=2026, weeks=weeks, per_week=per_week, zone=settings.zone, calendar=rt.book.calendar
+    )
+    events = [json.dumps(e) for e in borough.events(NOW)]
+    with rt.db.transaction() as session:
+        staff.import_csv(session, staff_csv().splitlines(), NOW)
+
+    seconds, report = _timed(lambda: intake.import_lines(rt.db, rt.book, events, "bench", NOW))
+    rate = report.accepted / seconds
+    rows = [
+        (
+            "import",
+            f"{report.accepted} events in {seconds:.1f} s",
+            f"{rate:.0f} events/s (≥ 150)",
+            rate >= TARGETS["import"],
+        )
+    ]
+
+    seconds, sweep = _timed(
+        lambda: run_sweep(rt.db, rt.book, rt.channels, rt.staff_channel, rt.timings, MONDAY_MORNING)
+    )
+    plan = sweep.plan
+    rows.append(
+        (
+            "sweep (Monday 08:05)",
+            f"{sweep.breached} breaches, {plan.items if plan else 0} reminders, "
+            f"{len(sweep.to_deliver)} digests",
+            f"{seconds:.2f} s (< 5 s)",
+            seconds < TARGETS["sweep"],
+        )
+    )
+
+    def overdue() -> int:
+        with rt.db.transaction() as session:
+            return len(queries.overdue(session, rt.book, MONDAY_MORNING))
+
+    seconds, count = _timed(overdue)
+    rows.append(("overdue queue", f"{count} rows", f"{seconds:.2f} s (< 1 s)", seconds < TARGETS["overdue"]))
+    rt.close()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weeks", type=int, default=8)
+    parser.add_argument("--per-week", type=int, default=350)
+    parser.add_argument("--postgres", help="also measure on this PostgreSQL URL (an empty database)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        targets = {"SQLite": f"sqlite:///{Path(tmp) / 'bench.db'}"}
+        if args.postgres:
+            targets["PostgreSQL"] = args.postgres
+        print(f"caseloop benchmark: {args.per_week} referrals a week for {args.weeks} weeks")
+        for name, url in targets.items():
+            print(f"\n{name}")
+            for what, amount, figure, ok in run(url, args.weeks, args.per_week, Path(tmp) / name):
+                print(f"  {what:<22} {amount:<48} {figure:<24} {'ok' if ok else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
