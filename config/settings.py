@@ -7,10 +7,13 @@ Settings come from environment variables with the prefix ``CASELOOP_`` and are r
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from workflow.errors import CaseloopError
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("policy.yaml")
 
@@ -29,7 +32,9 @@ class Settings(BaseSettings):
         default=DEFAULT_POLICY_FILE,
         description="The clock, calendar and reminder policy (YAML) a council edits.",
     )
-    environment: str = Field(default="development", description="development, test or production.")
+    environment: Literal["development", "test", "production"] = Field(
+        default="development", description="production refuses to start on embedded defaults"
+    )
 
     # Processes and the broker. Unset, the broker is embedded: files under ./var/broker, no server.
     broker_url: str | None = Field(default=None, description="redis://… in production.")
@@ -64,6 +69,19 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
+        if self.environment == "production":
+            # Production fails at startup rather than quietly running on the embedded defaults.
+            missing = [
+                name
+                for name, ok in (
+                    ("CASELOOP_DATABASE_URL (PostgreSQL)", self.database_url.startswith("postgresql")),
+                    ("CASELOOP_BROKER_URL", bool(self.broker_url)),
+                    ("CASELOOP_SMTP_URL", bool(self.smtp_url)),
+                )
+                if not ok
+            ]
+            if missing:
+                raise ValueError(f"production needs {', '.join(missing)}")
         if self.sending_timeout <= self.task_time_limit:
             raise ValueError(
                 "CASELOOP_SENDING_TIMEOUT must be longer than CASELOOP_TASK_TIME_LIMIT, or a live "
@@ -84,6 +102,20 @@ class Settings(BaseSettings):
         return self.var_dir / "broker"
 
 
+class SettingsError(CaseloopError):
+    """The environment's CASELOOP_ settings are not usable; the message names each problem."""
+
+
 def get_settings() -> Settings:
     """Read the settings from the environment now."""
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"CASELOOP_{'_'.join(str(p) for p in e['loc']).upper() or '(settings)'}: "
+            f"{e['msg'].removeprefix('Value error, ')}"
+            if e["loc"]
+            else e["msg"].removeprefix("Value error, ")
+            for e in exc.errors()
+        )
+        raise SettingsError(f"bad settings: {problems}") from exc
