@@ -100,3 +100,54 @@ def history_of(rt: Any, case: str, kind: str | None = None) -> list[Any]:
         if kind is not None:
             query = query.where(HistoryEntry.kind == kind)
         return list(session.scalars(query))
+
+
+# Staff and reminders (issue 3): staff files built in code, and the sweep driven at a given instant.
+
+STAFF_HEADER = "id,name,email,role,team,manager_id"
+
+
+def staff_row(
+    sid: str,
+    role: str = "social_worker",
+    *,
+    team: str = "front-door",
+    manager: str = "",
+    name: str | None = None,
+    email: str | None = None,
+) -> str:
+    """One line of a staff CSV (no newline); the name and email follow from the id by default."""
+    return ",".join(
+        [sid, name or f"Staff {sid}", email if email is not None else f"{sid.lower()}@council.example",
+         role, team, manager]
+    )
+
+
+def staff_csv(*rows: str, header: str = STAFF_HEADER) -> list[str]:
+    """A staff file's lines, header first, as ``workflow.staff.import_csv`` reads them."""
+    return [f"{line}\n" for line in (header, *rows)]
+
+
+def front_door_staff() -> list[str]:
+    """A service manager SM1 over team manager TM1 over social workers W1 and W2."""
+    return [
+        staff_row("SM1", "service_manager"),
+        staff_row("TM1", "team_manager", manager="SM1"),
+        staff_row("W1", manager="TM1"),
+        staff_row("W2", manager="TM1"),
+    ]
+
+
+def import_staff(rt: Any, *rows: str, now: str = "2026-01-05") -> Any:
+    """Import ``rows`` (default: the front-door team) through ``workflow.staff.import_csv``."""
+    from workflow import staff
+
+    with rt.db.transaction() as session:
+        return staff.import_csv(session, staff_csv(*(rows or front_door_staff())), instant(now))
+
+
+def sweep(rt: Any, now: datetime) -> Any:
+    """One pass of ``letters.sweep.run_sweep`` at ``now``, with the runtime's channels."""
+    from letters.sweep import run_sweep
+
+    return run_sweep(rt.db, rt.book, rt.channels, rt.staff_channel, rt.timings, now)

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Date, ForeignKey, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy import Date, ForeignKey, Integer, String, Text, UniqueConstraint, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from workflow.calendar import WorkingCalendar
@@ -103,6 +103,8 @@ def steps_for(
 
 def in_office_hours(book: Rulebook, now: datetime) -> bool:
     """Whether reminders may go out now: a working day, within office hours, in local time."""
+    if now.tzinfo is None:
+        raise ValueError("refusing a naive datetime: office hours are checked on an aware instant")
     local = now.astimezone(book.zone)
     policy = book.policy.reminders
     open_today = policy.days == "all" or book.calendar.is_working_day(local.date())
@@ -126,7 +128,10 @@ def plan_day(session: Session, book: Rulebook, now: datetime, channel: str) -> P
         return PlanReport(False, why="already planned today")
 
     policy = book.policy.reminders
-    horizon = today + timedelta(days=31)  # wider than any warning window; filtered exactly below
+    horizon = today  # the last due date a warning can be about, then a week's slack for weekends
+    for _ in range(policy.warn_working_days_before):
+        horizon = book.calendar.next_working_day(horizon)
+    horizon += timedelta(days=7)  # filtered exactly by steps_for below
     query = (
         select(ClockRow, Case)
         .join(Case, Case.id == ClockRow.case_id)
@@ -283,8 +288,15 @@ def acknowledge(
         raise NotFound(f"no reminder {item_id}")
     if item.recipient != staff_id:
         raise NotYours(f"reminder {item_id} was sent to {item.recipient}, not {staff_id}")
+    # Acknowledging an older reminder covers the clock as it stands now for this person.
+    latest = session.scalar(
+        select(func.max(ReminderItem.stage)).where(
+            ReminderItem.clock_id == item.clock_id, ReminderItem.recipient == staff_id
+        )
+    )
+    stage = max(item.stage, latest or 0)
     ack = ReminderAck(
-        item_id=item.id, clock_id=item.clock_id, staff_id=staff_id, stage=item.stage, note=note, at=now
+        item_id=item.id, clock_id=item.clock_id, staff_id=staff_id, stage=stage, note=note, at=now
     )
     session.add(ack)
     session.flush()

@@ -71,14 +71,28 @@ def import_csv(session: Session, lines: Iterable[str], now: datetime) -> StaffIm
         rows.append((number, {k: v.strip() for k, v in zip(HEADER, cells, strict=True)}))
 
     known = {s.id: s for s in session.scalars(select(Staff))}
-    in_file = {r["id"] for _, r in rows if r["id"]}
+    problems: dict[int, str] = {}
     seen: set[str] = set()
     for number, row in rows:
-        problem = _problem(row, known.keys() | in_file, seen)
+        problem = _problem(row, seen)
         if problem:
-            report.rejected.append(f"row {number}: {problem}")
+            problems[number] = problem
+        else:
+            seen.add(row["id"])
+    # A manager must be on record or a good row of this file; a rejected manager's staff wait too.
+    changed = True
+    while changed:
+        changed = False
+        valid = set(known) | {r["id"] for n, r in rows if n not in problems}
+        for number, row in rows:
+            manager = row["manager_id"]
+            if number not in problems and manager and manager not in valid:
+                problems[number] = f"manager_id {manager!r} is not a known member of staff"
+                changed = True
+    for number, row in rows:
+        if number in problems:
+            report.rejected.append(f"row {number}: {problems[number]}")
             continue
-        seen.add(row["id"])
         values: dict[str, object] = {
             "name": row["name"],
             "email": row["email"],
@@ -101,7 +115,7 @@ def import_csv(session: Session, lines: Iterable[str], now: datetime) -> StaffIm
     return report
 
 
-def _problem(row: dict[str, str], ids: set[str], seen: set[str]) -> str | None:
+def _problem(row: dict[str, str], seen: set[str]) -> str | None:
     for column in ("id", "name", "email", "role", "team"):
         if not row[column]:
             return f"{column} is empty"
@@ -111,11 +125,8 @@ def _problem(row: dict[str, str], ids: set[str], seen: set[str]) -> str | None:
         return f"email {row['email']!r} is not an email address"
     if row["role"] not in {r.value for r in Role}:
         return f"role {row['role']!r} is not one of {', '.join(r.value for r in Role)}"
-    manager = row["manager_id"]
-    if manager == row["id"]:
+    if row["manager_id"] == row["id"]:
         return "manager_id: nobody manages themselves"
-    if manager and manager not in ids:
-        return f"manager_id {manager!r} is not a known member of staff"
     return None
 
 
