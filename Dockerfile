@@ -9,7 +9,8 @@ COPY tasks ./tasks
 COPY letters ./letters
 COPY cli ./cli
 COPY migrations ./migrations
-RUN pip install --no-cache-dir . && useradd --create-home caseloop
+RUN pip install --no-cache-dir . && useradd --create-home caseloop \
+    && mkdir -p /var/lib/caseloop && chown caseloop /var/lib/caseloop
 USER caseloop
 ENTRYPOINT ["caseloop"]
 CMD ["--help"]

@@ -20,7 +20,9 @@ def _worker_args(concurrency: int | None, beat: bool) -> list[str]:
         "worker",
         "--loglevel=INFO",
         f"--queues={','.join(QUEUES)}",
-        "--pool=threads",
+        # Prefork: the only pool in which Celery enforces the task time limits that the sending
+        # timeout relies on (a thread cannot be stopped).
+        "--pool=prefork",
         f"--concurrency={concurrency or settings.worker_concurrency}",
         f"--hostname=caseloop-{os.getpid()}@{socket.gethostname()}",
         "--without-gossip",

@@ -33,6 +33,7 @@ def broker_options(settings: Settings) -> tuple[str, dict[str, Any]]:
 
 
 def make_celery(settings: Settings) -> Celery:
+    settings.var_dir.mkdir(parents=True, exist_ok=True)  # the beat keeps its schedule there
     url, transport_options = broker_options(settings)
     app = Celery("caseloop", set_as_current=True)
     app.conf.update(

@@ -22,6 +22,7 @@ from letters.channels import Channel, DeliveryError, PermanentDeliveryError, Ret
 from letters.email import OutgoingEmail
 from letters.rendering import RenderError
 from workflow.db import Database
+from workflow.errors import CaseloopError
 from workflow.outbox import OutboxMessage, Status, stale_sending
 from workflow.timeutil import Clock
 
@@ -29,6 +30,10 @@ log = logging.getLogger(__name__)
 
 Renderer = Callable[[Session, OutboxMessage], OutgoingEmail]
 MAX_BACKOFF = timedelta(hours=1)
+
+
+class Superseded(CaseloopError):
+    """This attempt lost the message to a later one (it outlived the sending timeout)."""
 
 
 @dataclass(frozen=True)
@@ -76,30 +81,49 @@ class Deliverer:
             row.content_hash = email.content_hash
             attempt = row.attempts
         try:
-            reference = channel.send(email, lambda: self._handed_over(outbox_id))
+            reference = channel.send(email, lambda: self._handed_over(outbox_id, attempt))
+        except Superseded:
+            log.warning("outbox %s attempt %s was overtaken before hand-over; not sent", outbox_id, attempt)
+            return "superseded"
         except DeliveryError as exc:
             return self._failed_attempt(outbox_id, attempt, exc)
         with self.db.transaction() as session:
+            # A slow attempt settled as `unknown` meanwhile is now known to have gone.
             session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id == outbox_id, OutboxMessage.status == Status.SENDING)
+                .where(
+                    OutboxMessage.id == outbox_id,
+                    OutboxMessage.attempts == attempt,
+                    OutboxMessage.status.in_([Status.SENDING, Status.UNKNOWN]),
+                )
                 .values(status=Status.SENT, sent_at=self.clock(), provider_ref=reference, last_error=None)
             )
         log.info("outbox %s sent through %s on attempt %s", outbox_id, channel.name, attempt)
         return "sent"
 
-    def _handed_over(self, outbox_id: int) -> None:
+    def _handed_over(self, outbox_id: int, attempt: int) -> None:
+        """Record the hand-over, but only while this attempt still owns the row.
+
+        A send slower than the sending timeout has been requeued and perhaps retried by another
+        attempt; that one owns the message now, and this one must stop before the provider has it.
+        """
         with self.db.transaction() as session:
-            session.execute(
+            result = session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id == outbox_id, OutboxMessage.status == Status.SENDING)
+                .where(
+                    OutboxMessage.id == outbox_id,
+                    OutboxMessage.status == Status.SENDING,
+                    OutboxMessage.attempts == attempt,
+                )
                 .values(handed_over_at=self.clock())
             )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise Superseded(f"outbox {outbox_id}: attempt {attempt} no longer owns the message")
 
     def _failed_attempt(self, outbox_id: int, attempt: int, exc: DeliveryError) -> str:
         with self.db.transaction() as session:
             row = session.get(OutboxMessage, outbox_id, with_for_update=True)
-            if row is None or row.status != Status.SENDING:
+            if row is None or row.status != Status.SENDING or row.attempts != attempt:
                 return "lost track"
             row.last_error = str(exc)
             give_up = isinstance(exc, PermanentDeliveryError) or attempt >= self.retry.max_attempts
@@ -122,13 +146,12 @@ def reconcile_stale(
     """Settle messages whose worker died while sending. Never resends what may have gone."""
     counts = {"requeued": 0, "confirmed": 0, "unknown": 0}
     for row in stale_sending(session, now, timeout):
+        channel = channels.get(row.channel)
         if row.handed_over_at is None:
             # The provider never had the whole message: sending it again cannot make a duplicate.
-            row.status, row.dispatched_at, row.next_attempt_at = Status.QUEUED, None, now
-            counts["requeued"] += 1
-            continue
-        channel = channels.get(row.channel)
-        delivered = channel.confirm(str(row.id)) if channel else None
+            delivered: bool | None = False
+        else:
+            delivered = channel.confirm(str(row.id)) if channel else None
         if delivered is True:
             row.status, row.sent_at = Status.SENT, row.handed_over_at
             counts["confirmed"] += 1
