@@ -77,12 +77,19 @@ def referrer_kind(case: Case) -> set[str]:
     return kinds
 
 
-def _matches(trigger: Trigger, event: Any, case: Case) -> bool:
+def school_known(case: Case) -> bool:
+    return bool(case.child.get("school")) or case.referral_source in SCHOOL_SOURCES
+
+
+def matches(trigger: Trigger, event: Any, case: Case) -> bool:
+    """Whether an accepted event, with the case as it now stands, fires ``trigger``."""
     if trigger.event != event.type:
         return False
     if any(getattr(event, k, None) != v for k, v in trigger.when.items()):
         return False
     if trigger.state is not None and case.state != trigger.state.value:
+        return False
+    if trigger.school_known is not None and trigger.school_known != school_known(case):
         return False
     return trigger.referrer is None or trigger.referrer in referrer_kind(case)
 
@@ -115,25 +122,25 @@ def apply_event(session: Session, book: Rulebook, case: Case, event: Any, receiv
         _pause_or_resume(session, book, case, event, active, now_date, received_id)
         return
 
-    for rule in book.policy.clocks:
+    for rule in book.policy.rules:
         named = [c for c in active if c.name == rule.name]
         # This episode's clock if it has one; otherwise a duty still owed from an earlier episode.
         mine = [c for c in named if c.episode == case.episode] or named
         if not mine:
             continue
-        if any(_matches(t, event, case) for t in rule.stops):
+        if any(matches(t, event, case) for t in rule.stops):
             for clock in mine:
                 _finish(clock, event.at, now_date)
                 _log(session, case, clock, "clock.stopped", event.at, received_id)
-        elif any(_matches(t, event, case) for t in rule.cancelled_by):
+        elif any(matches(t, event, case) for t in rule.cancelled_by):
             for clock in (c for c in mine if c.episode == case.episode):
                 clock.status = ClockStatus.CANCELLED
                 clock.stopped_at, clock.stopped_on, clock.updated_at = event.at, now_date, event.at
                 _log(session, case, clock, "clock.cancelled", event.at, received_id)
 
     still = {c.name: c for c in active if c.status in ACTIVE and c.episode == case.episode}
-    for rule in book.policy.clocks:
-        if not any(_matches(t, event, case) for t in rule.starts):
+    for rule in book.policy.rules:
+        if not any(matches(t, event, case) for t in rule.starts):
             continue
         counted_from = book.local_date(case.referral_at) if rule.counted_from == "referral" else now_date
         running = still.get(rule.name)

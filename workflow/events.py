@@ -70,6 +70,7 @@ class Person(_Strict):
     preferred_channel: Literal["post", "email"] = "post"
     safe_to_contact: bool
     confidential_address: bool
+    easy_read: bool = False  # letters to this person use the easy-read version
 
     @model_validator(mode="after")
     def _reachable(self) -> Person:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import date, time
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -41,12 +42,14 @@ class Goal(_Frozen):
 
 
 class Trigger(_Frozen):
-    """Matches an accepted event: its type, optional field values, the state it led to, the referrer."""
+    """Matches an accepted event: its type, optional field values, the state it led to, the referrer,
+    and whether the child's school is known (recorded, or the referrer is a school)."""
 
     event: str
     when: dict[str, Any] = Field(default_factory=dict)
     state: State | None = None
     referrer: Literal["professional", "non_professional", "school"] | None = None
+    school_known: bool | None = None
 
     @field_validator("event")
     @classmethod
@@ -68,6 +71,23 @@ class ClockRule(_Frozen):
     # A start while the clock runs restarts it from the new event (the ICPC counts from the last
     # strategy discussion); otherwise the first start stands.
     restart: bool = False
+
+
+class DutyRule(_Frozen):
+    """Who must be told what, by when, after which events. Each duty runs a clock of its own name,
+    stopped when its letters are sent (or when a ``duty.fulfilled`` event records it was done)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str
+    audience: Literal["family", "referrer", "school"]
+    template: str
+    easy_read_template: str | None = None
+    goal: Goal
+    after: tuple[Trigger, ...] = Field(min_length=1)
+
+    def clock(self) -> ClockRule:
+        done = Trigger(event="duty.fulfilled", when={"duty": self.name})
+        return ClockRule(name=self.name, label=self.label, goal=self.goal, starts=self.after, stops=(done,))
 
 
 class CalendarPolicy(_Frozen):
@@ -104,11 +124,21 @@ class Policy(_Frozen):
     version: str
     calendar: CalendarPolicy = CalendarPolicy()
     clocks: tuple[ClockRule, ...]
+    duties: tuple[DutyRule, ...] = ()
     reminders: ReminderPolicy = ReminderPolicy()
+
+    @cached_property
+    def rules(self) -> tuple[ClockRule, ...]:
+        """Every clock: those declared, and one for each duty."""
+        return self.clocks + tuple(d.clock() for d in self.duties)
 
     @model_validator(mode="after")
     def _reminded_clocks_exist(self) -> Policy:
-        names = {r.name for r in self.clocks}
+        declared = [r.name for r in self.clocks] + [d.name for d in self.duties]
+        twice = sorted({n for n in declared if declared.count(n) > 1})
+        if twice:
+            raise ValueError(f"clock and duty names must be unique: {', '.join(twice)}")
+        names = set(declared)
         unknown = [n for n in self.reminders.clocks if n not in names]
         if unknown:
             raise ValueError(f"reminders.clocks names unknown clocks: {', '.join(unknown)}")
@@ -132,12 +162,15 @@ class Policy(_Frozen):
         )
 
     def clock(self, name: str) -> ClockRule | None:
-        return next((r for r in self.clocks if r.name == name), None)
+        return next((r for r in self.rules if r.name == name), None)
+
+    def duty(self, name: str) -> DutyRule | None:
+        return next((d for d in self.duties if d.name == name), None)
 
     @property
     def fingerprint(self) -> str:
-        """The declared version plus a hash of the clock rules: what a clock was computed under."""
-        rules = json.dumps([r.model_dump(mode="json") for r in self.clocks], sort_keys=True)
+        """The declared version plus a hash of every clock rule: what a clock was computed under."""
+        rules = json.dumps([r.model_dump(mode="json") for r in self.rules], sort_keys=True)
         return f"{self.version}+{hashlib.sha256(rules.encode()).hexdigest()[:8]}"
 
 

@@ -239,6 +239,7 @@ def test_referrer_clocks_run_only_for_professional_referrers(runtime: Runtime) -
         assert set(clocks_by_name(runtime, ref, NOW)) == {
             "decision",
             "referrer_acknowledgement",
+            "family_decision",
             "family_closing_letter",
         }
     police = clocks_by_name(runtime, "POL", NOW)
@@ -309,10 +310,11 @@ def test_a_council_closure_day_recalculates_running_clocks(runtime: Runtime) -> 
     )
     book = rulebook_with(lambda data: data["calendar"].update(closure_days=["2026-03-04"]))
     assert book.calendar.fingerprint != runtime.book.calendar.fingerprint
-    assert run_tick(runtime.db, book, instant("2026-03-03")).recalculated == 2
+    assert run_tick(runtime.db, book, instant("2026-03-03")).recalculated == 3
     rows = stored(runtime, "C1")
     assert rows["assessment"].due_on.isoformat() == "2026-05-08"  # one working day later
     assert rows["referrer_outcome"].due_on.isoformat() == "2026-03-05"  # 4 March is closed
+    assert rows["school_worker_involved"].due_on.isoformat() == "2026-03-05"
     assert rows["referrer_acknowledgement"].due_on.isoformat() == "2026-03-03"  # unaffected
     assert rows["decision"].status == "met"
     moved = {h.detail["clock"]: h.detail for h in history_of(runtime, "C1", "clock.recalculated")}

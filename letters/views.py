@@ -1,0 +1,174 @@
+"""Audience view-models: the only data a letter template ever receives.
+
+A template never sees the case record. Each builder below copies, from the case, exactly what
+its audience may be told (domain: who may be told what):
+
+- a **family** member: the decision, why the council was involved and what it found in plain
+  words, who supports them now, how to get help again, complain and ask for records; their own
+  address only; a professional referrer's organisation at most, never a member of the public;
+- a **professional referrer**: that the referral arrived, the decision and, below threshold, the
+  reason and other help; never assessment factors, allegations or the household;
+- a **non-professional referrer**: an acknowledgement only;
+- a **school's safeguarding lead**: the child's name and date of birth, that a social worker is
+  involved, and whom to contact; nothing else.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from letters.council import Council
+from workflow.census import NON_PROFESSIONAL_SOURCES, SCHOOL_SOURCES
+from workflow.model import Case
+
+DECISIONS = {
+    "nfa": "no further action by children's social care",
+    "early_help": "support from our early help services rather than a social worker",
+    "assessment": "a social worker will carry out an assessment",
+    "strategy": "a social worker and partner agencies will look into the concerns urgently",
+}
+BELOW_THRESHOLD = {
+    "nfa": "The information we received did not show that the child needed a social worker's help.",
+    "early_help": "The family's needs can best be met by early help services, without a social worker.",
+}
+# Closing-letter variants by census reason: what was decided, in plain words.
+CLOSURE_VARIANTS = {
+    "NFA": "no_further_action",
+    "RC8": "no_further_action",
+    "RC9": "early_help",
+    "RC7": "no_longer_needed",
+    "RC5": "moved_away",
+    "RC6": "adult_services",
+    "RC3": "court_order",
+    "RC4": "court_order",
+    "RC1": "adopted",
+    "RC2": "died",
+}
+
+
+def long_date(day: date) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
+def _lines(address: str | None) -> list[str]:
+    return [part.strip() for part in (address or "").split(",") if part.strip()]
+
+
+def council_view(council: Council) -> dict[str, Any]:
+    return council.model_dump(mode="json")
+
+
+def _letter(case: Case, today: date, easy_read: bool = False) -> dict[str, Any]:
+    return {"date": long_date(today), "reference": case.ref, "easy_read": easy_read}
+
+
+def _child(case: Case, with_dob: bool) -> dict[str, Any]:
+    name = str(case.child["name"])
+    view: dict[str, Any] = {"name": name, "first_name": name.split()[0]}
+    if with_dob:
+        view["dob"] = long_date(date.fromisoformat(case.child["dob"]))
+    return view
+
+
+def is_professional(case: Case) -> bool:
+    return case.referral_source not in NON_PROFESSIONAL_SOURCES
+
+
+def _what_happened(case: Case) -> str:
+    if case.assessment_completed:
+        return "A social worker completed an assessment with your family."
+    if case.decision in ("strategy",):
+        return "A social worker and partner agencies looked into the concerns."
+    return "We looked carefully at the information we received. We did not need to do an assessment."
+
+
+def family_view(
+    case: Case, person: dict[str, Any], council: Council, today: date, worker_name: str | None
+) -> dict[str, Any]:
+    referred = case.referral_at.date()
+    professional = is_professional(case)
+    return {
+        "council": council_view(council),
+        "letter": _letter(case, today, bool(person.get("easy_read"))),
+        "recipient": {"name": person["name"], "address_lines": _lines(person.get("address"))},
+        "child": _child(case, with_dob=False),
+        "involvement": {
+            "referred_on": long_date(referred),
+            "referrer": case.referrer.get("organisation") if professional else None,
+            "what_happened": _what_happened(case),
+        },
+        "decision": {"key": case.decision or "", "text": DECISIONS.get(case.decision or "", "")},
+        "closure": {
+            "variant": CLOSURE_VARIANTS.get(case.closure_reason or "", ""),
+            "closed_on": long_date(case.closed_at.date()) if case.closed_at else "",
+        },
+        "support": {"worker_name": worker_name, "team": case.team},
+    }
+
+
+def referrer_view(case: Case, council: Council, today: date) -> dict[str, Any]:
+    referrer = case.referrer
+    professional = is_professional(case)
+    decision = case.decision or ""
+    view: dict[str, Any] = {
+        "council": council_view(council),
+        "letter": _letter(case, today),
+        "recipient": {
+            "name": referrer.get("name") or "Sir or Madam",
+            "organisation": referrer.get("organisation") if professional else None,
+            "address_lines": _lines(referrer.get("address")),
+        },
+        "referral": {"received_on": long_date(case.referral_at.date()), "professional": professional},
+        "child": _child(case, with_dob=professional),
+    }
+    if professional:  # members of the public are acknowledged, and told nothing more
+        view["decision"] = {
+            "key": decision,
+            "text": DECISIONS.get(decision, ""),
+            "reason": BELOW_THRESHOLD.get(decision),
+            "other_help": council.early_help if decision in BELOW_THRESHOLD else None,
+        }
+        view["closure"] = {"closed_on": long_date(case.closed_at.date()) if case.closed_at else ""}
+    return view
+
+
+def school_contact(case: Case) -> dict[str, Any] | None:
+    """Where a school is told: the child's recorded school, else a referring school."""
+    school = case.child.get("school")
+    if school:
+        return {
+            "name": school.get("dsl_name"),
+            "school": school.get("name"),
+            "email": school.get("email"),
+            "address": school.get("address"),
+        }
+    if case.referral_source in SCHOOL_SOURCES:
+        referrer = case.referrer
+        return {
+            "name": referrer.get("name"),
+            "school": referrer.get("organisation"),
+            "email": referrer.get("email"),
+            "address": referrer.get("address"),
+        }
+    return None
+
+
+def school_view(case: Case, council: Council, today: date, worker_name: str | None) -> dict[str, Any]:
+    contact = school_contact(case) or {}
+    return {
+        "council": council_view(council),
+        "letter": _letter(case, today),
+        "recipient": {
+            "name": contact.get("name") or "Designated Safeguarding Lead",
+            "school": contact.get("school") or "",
+            "address_lines": _lines(contact.get("address")),
+        },
+        "child": _child(case, with_dob=True),
+        "contact": {
+            "worker_name": worker_name,
+            "team": case.team,
+            "phone": council.front_door_phone,
+            "email": council.email,
+        },
+    }
