@@ -4,9 +4,23 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint unit benchmark clean
+.PHONY: install demo test lint unit benchmark clean system-deps
+
+# WeasyPrint (the PDF letters) needs Pango and a font from the system. Install them where apt-get is
+# available and we are root; elsewhere say what is missing.
+SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+
+system-deps:
+	@if ldconfig -p 2>/dev/null | grep -q 'libpangoft2-1.0.so' && ldconfig -p | grep -q 'libharfbuzz-subset.so' && fc-list 2>/dev/null | grep -qi dejavu; then \
+	  true; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES); \
+	else \
+	  echo "PDF letters need Pango and fonts: install $(SYSTEM_PACKAGES) (or your system's equivalents)"; \
+	fi
 
 $(STAMP): pyproject.toml
+	$(MAKE) system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
 	$(BIN)/pip install --quiet --editable '.[dev]'

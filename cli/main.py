@@ -16,7 +16,6 @@ from typer.core import TyperGroup
 from cli.output import emit_json, emit_table
 from config.settings import get_settings
 from config.wiring import Runtime, build_runtime
-from letters.sweep import run_sweep
 from workflow import intake, lifecycle, queries
 from workflow.errors import CaseloopError
 from workflow.tick import run_tick
@@ -233,7 +232,7 @@ def tick(ctx: typer.Context) -> None:
     """
     c = _ctx(ctx)
     with c.runtime() as rt:
-        report = run_sweep(rt.db, rt.book, rt.channels, rt.staff_channel, rt.timings, c.clock())
+        report = rt.sweep(c.clock())
         deliverer = rt.deliverer()
         outcomes = [deliverer.deliver(outbox_id) for outbox_id in report.to_deliver]
     typer.echo(report.summary())
@@ -284,7 +283,7 @@ def demo(
         raise typer.Exit(1)
 
 
-from cli import processes, staff_outbox  # noqa: E402,F401  (registers their commands)
+from cli import letters_cli, processes, staff_outbox  # noqa: E402,F401  (registers their commands)
 
 
 def run() -> None:

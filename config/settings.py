@@ -58,6 +58,16 @@ class Settings(BaseSettings):
     mail_from: str = Field(default="caseloop@localhost", description="The From address of emails.")
     base_url: str = Field(default="http://localhost:8000", description="Links in emails to staff.")
 
+    # Letters.
+    council_file: Path = Field(
+        default=Path(__file__).with_name("council.yaml"), description="The council's details for letters."
+    )
+    notify_api_key: str | None = Field(default=None, description="GOV.UK Notify API key; unset: no Notify.")
+    notify_base_url: str = Field(default="https://api.notifications.service.gov.uk")
+    notify_email_template_id: str | None = Field(
+        default=None, description="A Notify email template with ((subject)) and ((body))."
+    )
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -82,6 +92,8 @@ class Settings(BaseSettings):
             ]
             if missing:
                 raise ValueError(f"production needs {', '.join(missing)}")
+        if self.notify_api_key and not self.notify_email_template_id:
+            raise ValueError("CASELOOP_NOTIFY_API_KEY needs CASELOOP_NOTIFY_EMAIL_TEMPLATE_ID too")
         if self.sending_timeout <= self.task_time_limit:
             raise ValueError(
                 "CASELOOP_SENDING_TIMEOUT must be longer than CASELOOP_TASK_TIME_LIMIT, or a live "
@@ -100,6 +112,14 @@ class Settings(BaseSettings):
     @property
     def broker_dir(self) -> Path:
         return self.var_dir / "broker"
+
+    @property
+    def print_dir(self) -> Path:
+        return self.var_dir / "print"
+
+    @property
+    def pdf_cache_dir(self) -> Path:
+        return self.var_dir / "pdf-cache"
 
 
 class SettingsError(CaseloopError):

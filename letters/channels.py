@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import ClassVar, Protocol
 from urllib.parse import unquote, urlsplit
 
-from letters.email import OutgoingEmail
+from letters.email import OUTBOX_ID_HEADER, OutgoingEmail
+from letters.letter import OutgoingLetter
 from workflow.errors import CaseloopError
+from workflow.outbox import OutboxMessage
 
 Handover = Callable[[], None]
 
@@ -42,13 +44,19 @@ class PermanentDeliveryError(DeliveryError):
 class Channel(Protocol):
     name: str
 
-    def send(self, email: OutgoingEmail, on_handover: Handover) -> str:
+    def send(self, item: OutgoingEmail | OutgoingLetter, on_handover: Handover) -> str:
         """Deliver, returning the provider's reference; raise a ``DeliveryError`` otherwise."""
         ...
 
-    def confirm(self, email_key: str) -> bool | None:
+    def confirm(self, message: OutboxMessage) -> bool | None:
         """After a crash past handover: True if delivered, False if not, None if it cannot tell."""
         ...
+
+
+def _email_only(channel: str, item: OutgoingEmail | OutgoingLetter) -> OutgoingEmail:
+    if not isinstance(item, OutgoingEmail):
+        raise PermanentDeliveryError(f"the {channel} channel sends emails, not posted letters")
+    return item
 
 
 class FileChannel:
@@ -62,8 +70,9 @@ class FileChannel:
     def _path(self, key: str) -> Path:
         return self.directory / f"{re.sub(r'[^A-Za-z0-9._-]', '_', key)}.eml"
 
-    def send(self, email: OutgoingEmail, on_handover: Handover) -> str:
-        key = email.headers.get("X-Caseloop-Outbox-Id", email.message_id)
+    def send(self, item: OutgoingEmail | OutgoingLetter, on_handover: Handover) -> str:
+        email = _email_only(self.name, item)
+        key = email.headers.get(OUTBOX_ID_HEADER, email.message_id)
         target = self._path(f"outbox-{key}")
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -75,8 +84,8 @@ class FileChannel:
             raise RetryableDeliveryError(f"cannot write to the outbox folder: {exc.strerror}") from exc
         return target.name
 
-    def confirm(self, email_key: str) -> bool | None:
-        return self._path(f"outbox-{email_key}").exists()
+    def confirm(self, message: OutboxMessage) -> bool | None:
+        return self._path(f"outbox-{message.id}").exists()
 
 
 class SmtpChannel:
@@ -110,7 +119,8 @@ class SmtpChannel:
             client.starttls(context=self.tls)
         return client
 
-    def send(self, email: OutgoingEmail, on_handover: Handover) -> str:
+    def send(self, item: OutgoingEmail | OutgoingLetter, on_handover: Handover) -> str:
+        email = _email_only(self.name, item)
         data = email.to_mime(self.sender).as_bytes()
         try:
             with self._connect() as client:
@@ -129,7 +139,7 @@ class SmtpChannel:
             raise RetryableDeliveryError(f"SMTP connection failed: {type(exc).__name__}") from exc
         return email.message_id
 
-    def confirm(self, email_key: str) -> bool | None:
+    def confirm(self, message: OutboxMessage) -> bool | None:
         return None  # SMTP cannot be asked whether a message arrived
 
 

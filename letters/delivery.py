@@ -20,15 +20,19 @@ from sqlalchemy.orm import Session
 
 from letters.channels import Channel, DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from letters.email import OutgoingEmail
+from letters.letter import OutgoingLetter
 from letters.rendering import RenderError
 from workflow.db import Database
 from workflow.errors import CaseloopError
-from workflow.outbox import OutboxMessage, Status, stale_sending
+from workflow.outbox import OutboxMessage, Status, audit, stale_sending
 from workflow.timeutil import Clock
 
 log = logging.getLogger(__name__)
 
-Renderer = Callable[[Session, OutboxMessage], OutgoingEmail]
+Outgoing = OutgoingEmail | OutgoingLetter
+Renderer = Callable[[Session, OutboxMessage], Outgoing]
+SentHook = Callable[[Session, OutboxMessage, datetime], object]
+SYSTEM = "caseloop"
 MAX_BACKOFF = timedelta(hours=1)
 
 
@@ -55,6 +59,8 @@ class Deliverer:
     renderers: Mapping[str, Renderer]
     retry: RetryPolicy
     clock: Clock
+    # Called in the transaction that marks a message sent (letters record their duty fulfilled).
+    on_sent: SentHook | None = None
 
     def deliver(self, outbox_id: int) -> str:
         """Deliver message ``outbox_id`` if it is still queued. Returns what happened, for logs."""
@@ -73,9 +79,13 @@ class Deliverer:
                     raise RenderError(f"no renderer for {row.kind!r}")
                 email = renderer(session, row)
             except RenderError as exc:
-                row.status, row.last_error = Status.FAILED, str(exc)
-                log.error("outbox %s failed before sending: %s", row.id, type(exc).__name__)
-                return "failed"
+                # A letter that cannot be rendered whole is held for a person, never sent with a
+                # blank; a staff digest that cannot be rendered has failed.
+                row.status = Status.HELD if row.duty is not None else Status.FAILED
+                row.last_error = str(exc)
+                audit(session, row.id, str(row.status), SYSTEM, self.clock(), str(exc))
+                log.error("outbox %s not rendered (%s): now %s", row.id, type(exc).__name__, row.status)
+                return str(row.status)
             row.status, row.attempts = Status.SENDING, row.attempts + 1
             row.sending_started_at, row.handed_over_at = self.clock(), None
             row.content_hash = email.content_hash
@@ -89,15 +99,14 @@ class Deliverer:
             return self._failed_attempt(outbox_id, attempt, exc)
         with self.db.transaction() as session:
             # A slow attempt settled as `unknown` meanwhile is now known to have gone.
-            session.execute(
-                update(OutboxMessage)
-                .where(
-                    OutboxMessage.id == outbox_id,
-                    OutboxMessage.attempts == attempt,
-                    OutboxMessage.status.in_([Status.SENDING, Status.UNKNOWN]),
-                )
-                .values(status=Status.SENT, sent_at=self.clock(), provider_ref=reference, last_error=None)
-            )
+            row = session.get(OutboxMessage, outbox_id, with_for_update=True)
+            if row is None or row.attempts != attempt or row.status not in (Status.SENDING, Status.UNKNOWN):
+                return "lost track"
+            now = self.clock()
+            row.status, row.sent_at, row.provider_ref, row.last_error = Status.SENT, now, reference, None
+            audit(session, row.id, "sent", SYSTEM, now, f"{channel.name} attempt {attempt}")
+            if self.on_sent is not None:
+                self.on_sent(session, row, now)
         log.info("outbox %s sent through %s on attempt %s", outbox_id, channel.name, attempt)
         return "sent"
 
@@ -129,10 +138,14 @@ class Deliverer:
             give_up = isinstance(exc, PermanentDeliveryError) or attempt >= self.retry.max_attempts
             if give_up:
                 row.status = Status.FAILED
+                audit(session, row.id, "failed", SYSTEM, self.clock(), str(exc))
             else:
                 assert isinstance(exc, RetryableDeliveryError)
                 row.status, row.dispatched_at = Status.QUEUED, None
                 row.next_attempt_at = self.clock() + self.retry.backoff(attempt)
+                not_before = getattr(exc, "not_before", None)  # a provider's daily limit
+                if not_before is not None and not_before > row.next_attempt_at:
+                    row.next_attempt_at = not_before
         outcome = "failed" if give_up else "retrying"
         log.warning(
             "outbox %s attempt %s %s: %s (code %s)", outbox_id, attempt, outcome, type(exc).__name__, exc.code
@@ -141,7 +154,11 @@ class Deliverer:
 
 
 def reconcile_stale(
-    session: Session, channels: Mapping[str, Channel], now: datetime, timeout: timedelta
+    session: Session,
+    channels: Mapping[str, Channel],
+    now: datetime,
+    timeout: timedelta,
+    on_sent: SentHook | None = None,
 ) -> dict[str, int]:
     """Settle messages whose worker died while sending. Never resends what may have gone."""
     counts = {"requeued": 0, "confirmed": 0, "unknown": 0}
@@ -151,9 +168,12 @@ def reconcile_stale(
             # The provider never had the whole message: sending it again cannot make a duplicate.
             delivered: bool | None = False
         else:
-            delivered = channel.confirm(str(row.id)) if channel else None
+            delivered = channel.confirm(row) if channel else None
         if delivered is True:
             row.status, row.sent_at = Status.SENT, row.handed_over_at
+            audit(session, row.id, "sent", SYSTEM, now, "confirmed with the channel after a crash")
+            if on_sent is not None:
+                on_sent(session, row, now)
             counts["confirmed"] += 1
         elif delivered is False:
             row.status, row.dispatched_at, row.next_attempt_at = Status.QUEUED, None, now
@@ -161,6 +181,7 @@ def reconcile_stale(
         else:
             row.status = Status.UNKNOWN
             row.last_error = "the worker stopped after handing the message over; check before resending"
+            audit(session, row.id, "unknown", SYSTEM, now, row.last_error)
             counts["unknown"] += 1
         log.warning("outbox %s was left sending; now %s", row.id, row.status)
     return counts

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from letters.email import OutgoingEmail
+from letters.email import OUTBOX_ID_HEADER, REFERENCE_HEADER, OutgoingEmail
 from letters.rendering import RenderError, Templates
 from workflow.clocks import Rulebook
 from workflow.model import Case, ClockRow
@@ -71,7 +71,7 @@ class DigestRenderer:
             text=text,
             html=html,
             message_id=f"<{row.idempotency_key.replace(':', '.')}@caseloop>",
-            headers={"X-Caseloop-Outbox-Id": str(row.id)},
+            headers={OUTBOX_ID_HEADER: str(row.id), REFERENCE_HEADER: row.idempotency_key},
         )
 
     def _item(self, item: ReminderItem, clock: ClockRow, case: Case, day: str) -> dict[str, Any]:

@@ -7,6 +7,11 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate
 
+# Every email carries its outbox row's id and idempotency key (providers take the key as their
+# reference; the file channel names files by the id).
+OUTBOX_ID_HEADER = "X-Caseloop-Outbox-Id"
+REFERENCE_HEADER = "X-Caseloop-Reference"
+
 
 @dataclass(frozen=True)
 class OutgoingEmail:

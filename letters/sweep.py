@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from letters.channels import Channel
-from letters.delivery import reconcile_stale
+from letters.delivery import SentHook, reconcile_stale
 from workflow.clocks import Rulebook
 from workflow.db import Database
 from workflow.outbox import claim_due
@@ -68,6 +68,7 @@ def run_sweep(
     staff_channel: str,
     timings: SweepTimings,
     now: datetime,
+    on_sent: SentHook | None = None,
 ) -> SweepReport:
     ticked = run_tick(db, book, now)
     report = SweepReport(recalculated=ticked.recalculated, breached=ticked.breached)
@@ -76,6 +77,6 @@ def run_sweep(
             report.skipped = True
             return report
         report.plan = plan_day(session, book, now, staff_channel)
-        report.reconciled = reconcile_stale(session, channels, now, timings.sending_timeout)
+        report.reconciled = reconcile_stale(session, channels, now, timings.sending_timeout, on_sent)
         report.to_deliver = claim_due(session, now, timings.redispatch_after, in_office_hours(book, now))
     return report

@@ -16,10 +16,12 @@ its audience may be told (domain: who may be told what):
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from letters.council import Council
-from workflow.census import NON_PROFESSIONAL_SOURCES, SCHOOL_SOURCES
+from workflow.census import NON_PROFESSIONAL_SOURCES
+from workflow.duties import school_contact
 from workflow.model import Case
 
 DECISIONS = {
@@ -56,7 +58,10 @@ def _lines(address: str | None) -> list[str]:
 
 
 def council_view(council: Council) -> dict[str, Any]:
-    return council.model_dump(mode="json")
+    view = council.model_dump(mode="json")
+    # The PDF renderer may load files from the logo's own folder only: refer to it by name.
+    view["logo"] = Path(council.logo).name if council.logo else ""
+    return view
 
 
 def _letter(case: Case, today: date, easy_read: bool = False) -> dict[str, Any]:
@@ -131,27 +136,6 @@ def referrer_view(case: Case, council: Council, today: date) -> dict[str, Any]:
         }
         view["closure"] = {"closed_on": long_date(case.closed_at.date()) if case.closed_at else ""}
     return view
-
-
-def school_contact(case: Case) -> dict[str, Any] | None:
-    """Where a school is told: the child's recorded school, else a referring school."""
-    school = case.child.get("school")
-    if school:
-        return {
-            "name": school.get("dsl_name"),
-            "school": school.get("name"),
-            "email": school.get("email"),
-            "address": school.get("address"),
-        }
-    if case.referral_source in SCHOOL_SOURCES:
-        referrer = case.referrer
-        return {
-            "name": referrer.get("name"),
-            "school": referrer.get("organisation"),
-            "email": referrer.get("email"),
-            "address": referrer.get("address"),
-        }
-    return None
 
 
 def school_view(case: Case, council: Council, today: date, worker_name: str | None) -> dict[str, Any]:

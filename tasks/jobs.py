@@ -12,7 +12,6 @@ import logging
 from celery import shared_task
 
 from config.queues import DELIVER_TASK, SWEEP_TASK
-from letters.sweep import run_sweep
 from tasks import runtime
 
 log = logging.getLogger(__name__)
@@ -21,7 +20,7 @@ log = logging.getLogger(__name__)
 @shared_task(name=SWEEP_TASK)  # type: ignore[untyped-decorator]
 def sweep() -> None:
     rt = runtime.current()
-    report = run_sweep(rt.db, rt.book, rt.channels, rt.staff_channel, rt.timings, rt.clock())
+    report = rt.sweep(rt.clock())
     if report.skipped:
         log.info("sweep skipped: another sweep holds the lock")
         return

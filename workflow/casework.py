@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from workflow import clocks
+from workflow import clocks, duties
 from workflow.census import DOMESTIC_ABUSE_FACTORS, Flag
 from workflow.errors import UnknownCase
 from workflow.events import Event, ReferralReceived
@@ -58,6 +58,7 @@ def apply(session: Session, book: clocks.Rulebook, event: Event, received_id: in
     if case.state != before:
         record(session, case, "state.changed", event.at, received_id, before=before, after=case.state)
     clocks.apply_event(session, book, case, event, received_id)
+    duties.on_event(session, book, case, event, received_id)
     return case
 
 

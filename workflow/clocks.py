@@ -7,8 +7,8 @@ Statuses: ``running``; ``met`` and ``met_late`` (stopped on or before, or after,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -47,11 +47,16 @@ class Rulebook:
     zone: ZoneInfo
     policy_version: str
     calendar_version: str
+    # Which channel carries letters by each medium (email, post): set where channels are wired.
+    letter_channels: Mapping[str, str] = field(default_factory=lambda: {"email": "file", "post": "print"})
 
     @classmethod
-    def build(cls, policy: Policy, zone: ZoneInfo) -> Rulebook:
+    def build(
+        cls, policy: Policy, zone: ZoneInfo, letter_channels: Mapping[str, str] | None = None
+    ) -> Rulebook:
         calendar = policy.working_calendar()
-        return cls(policy, calendar, zone, policy.fingerprint, calendar.fingerprint)
+        book = cls(policy, calendar, zone, policy.fingerprint, calendar.fingerprint)
+        return replace(book, letter_channels=dict(letter_channels)) if letter_channels else book
 
     def local_date(self, instant: datetime) -> date:
         return local_date(instant, self.zone)

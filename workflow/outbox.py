@@ -18,7 +18,9 @@ from workflow.db import Base, UTCDateTime
 
 
 class Status(StrEnum):
-    HELD = "held"
+    HELD = "held"  # waiting for a person's review; never sent automatically
+    REJECTED = "rejected"  # a reviewer decided it must not go
+    CANCELLED = "cancelled"  # no longer owed: the council recorded the duty done another way
     QUEUED = "queued"
     SENDING = "sending"
     SENT = "sent"
@@ -26,7 +28,8 @@ class Status(StrEnum):
     UNKNOWN = "unknown"  # a crash may have come after the provider took it: a person decides
 
 
-FINAL = (Status.SENT, Status.FAILED)
+FINAL = (Status.SENT, Status.FAILED, Status.REJECTED, Status.CANCELLED)
+PENDING = (Status.HELD, Status.QUEUED, Status.SENDING, Status.UNKNOWN)
 
 
 class OutboxMessage(Base):
@@ -52,9 +55,36 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     provider_ref: Mapped[str | None] = mapped_column(String(255))
     content_hash: Mapped[str | None] = mapped_column(String(64))
+    template_version: Mapped[int | None] = mapped_column(Integer)
+    # For letters: the duty they fulfil and the event that made them owed.
+    duty: Mapped[str | None] = mapped_column(String(64))
+    source_event: Mapped[str | None] = mapped_column(String(128))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
-    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_status_next", "status", "next_attempt_at"),
+        Index("ix_outbox_duty", "case_id", "duty", "source_event"),
+    )
+
+
+class OutboxAudit(Base):
+    """Who did what to a message, and when: held, approved, rejected, sent, failed. Append-only,
+    written in the same transaction as the act it records."""
+
+    __tablename__ = "outbox_audit"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    by: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+def audit(
+    session: Session, outbox_id: int, action: str, by: str, at: datetime, note: str | None = None
+) -> None:
+    session.add(OutboxAudit(outbox_id=outbox_id, action=action, by=by, at=at, note=note))
 
 
 def claim_due(

@@ -72,9 +72,13 @@ def items(rt: Runtime, day: str | None = None) -> list[tuple[str, str, str, str,
 
 
 def digests(rt: Runtime) -> list[tuple[str, str, str, int]]:
-    """(idempotency key, recipient role, address, number of items) of every outbox message."""
+    """(idempotency key, recipient role, address, number of items) of every reminder digest."""
     with rt.db.transaction() as session:
-        rows = session.scalars(select(OutboxMessage).order_by(OutboxMessage.idempotency_key)).all()
+        rows = session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.kind == "reminder_digest")
+            .order_by(OutboxMessage.idempotency_key)
+        ).all()
         return [(m.idempotency_key, m.recipient_role, m.address, len(m.payload["items"])) for m in rows]
 
 

@@ -1,0 +1,215 @@
+"""Duties: the letters a transition makes owed, created as outbox rows in the same transaction.
+
+For every duty of the policy that an accepted event fires, one letter per recipient:
+
+- **family**: each household member who is safe to contact (never one who is not; that is
+  recorded in the case history instead);
+- **referrer**: the referrer, by email or post, when there are contact details;
+- **school**: the child's recorded school's safeguarding lead, or the referring school.
+
+A case with domestic abuse (a flag, or assessment factors 3A–3C) or with a confidential address
+in the household holds every letter for a worker's review: such letters are never sent
+automatically. A letter's key is the duty, the event and the recipient, so a replayed or retried
+event cannot owe a letter twice. When the last letter of a duty is sent the duty's clock stops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from workflow.census import DOMESTIC_ABUSE_FACTORS, SCHOOL_SOURCES, Flag
+from workflow.clocks import Rulebook, matches
+from workflow.history import record
+from workflow.model import Case
+from workflow.outbox import PENDING, OutboxMessage, Status, audit
+from workflow.policy import DutyRule
+
+SYSTEM = "caseloop"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    key: str  # person id, "referrer" or "school"
+    role: str  # family | referrer | school
+    medium: str  # email | post
+    address: str
+    template: str
+
+
+def hold_reasons(case: Case) -> list[str]:
+    """Why every letter on this case must wait for a worker's review (empty: none)."""
+    reasons = []
+    if Flag.DOMESTIC_ABUSE.value in case.flags or DOMESTIC_ABUSE_FACTORS & set(case.factors):
+        reasons.append("domestic abuse: a worker must review every letter")
+    if any(p.get("confidential_address") for p in case.household):
+        reasons.append("a household member's address is confidential")
+    return reasons
+
+
+def school_contact(case: Case) -> dict[str, Any] | None:
+    """Where a school is told: the child's recorded school, else the referring school."""
+    school = case.child.get("school")
+    if school:
+        return {
+            "name": school.get("dsl_name"),
+            "school": school.get("name"),
+            "email": school.get("email"),
+            "address": school.get("address"),
+        }
+    if case.referral_source in SCHOOL_SOURCES:
+        referrer = case.referrer
+        return {
+            "name": referrer.get("name"),
+            "school": referrer.get("organisation"),
+            "email": referrer.get("email"),
+            "address": referrer.get("address"),
+        }
+    return None
+
+
+def _by_email_or_post(email: str | None, address: str | None) -> tuple[str, str] | None:
+    if email:
+        return "email", email
+    if address:
+        return "post", address
+    return None
+
+
+def recipients(case: Case, duty: DutyRule) -> tuple[list[Recipient], list[str]]:
+    """Who gets this duty's letter, and why anyone who might have did not."""
+    found: list[Recipient] = []
+    skipped: list[str] = []
+    if duty.audience == "family":
+        for person in case.household:
+            if not person.get("safe_to_contact"):
+                skipped.append(f"household member {person['id']}: not safe to contact")
+                continue
+            medium = person.get("preferred_channel", "post")
+            address = person.get("email") if medium == "email" else person.get("address")
+            template = duty.template
+            if person.get("easy_read") and duty.easy_read_template:
+                template = duty.easy_read_template
+            if not address:
+                skipped.append(f"household member {person['id']}: no {medium} address")
+                continue
+            found.append(Recipient(str(person["id"]), "family", medium, address, template))
+    elif duty.audience == "referrer":
+        route = _by_email_or_post(case.referrer.get("email"), case.referrer.get("address"))
+        if route is None:
+            skipped.append("referrer: no contact details (anonymous or not given)")
+        else:
+            found.append(Recipient("referrer", "referrer", route[0], route[1], duty.template))
+    else:
+        contact = school_contact(case)
+        route = _by_email_or_post(contact.get("email"), contact.get("address")) if contact else None
+        if route is None:
+            skipped.append("school: no safeguarding lead's contact details")
+        else:
+            found.append(Recipient("school", "school", route[0], route[1], duty.template))
+    return found, skipped
+
+
+def on_event(
+    session: Session,
+    book: Rulebook,
+    case: Case,
+    event: Any,
+    received_id: int | None,
+) -> list[OutboxMessage]:
+    """Create the letters the event makes owed (once: their keys are unique)."""
+    if event.type == "duty.fulfilled" and not str(event.id).startswith(f"{SYSTEM}:"):
+        _cancel_unsent(session, case, event, received_id)
+    created: list[OutboxMessage] = []
+    for duty in book.policy.duties:
+        if not any(matches(t, event, case) for t in duty.after):
+            continue
+        found, skipped = recipients(case, duty)
+        for reason in skipped:
+            record(session, case, "letter.not_made", event.at, received_id, duty=duty.name, why=reason)
+        holds = hold_reasons(case)
+        for who in found:
+            key = f"{duty.name}:{event.id}:{who.key}"
+            if session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)):
+                continue
+            message = OutboxMessage(
+                idempotency_key=key,
+                kind=who.template,
+                case_id=case.id,
+                recipient_role=who.role,
+                recipient=who.key,
+                address=who.address,
+                channel=book.letter_channels[who.medium],
+                status=Status.HELD.value if holds else Status.QUEUED.value,
+                office_hours_only=False,
+                attempts=0,
+                next_attempt_at=event.at,
+                created_at=event.at,
+                duty=duty.name,
+                source_event=event.id,
+                payload={"medium": who.medium, "episode": case.episode, "hold_reasons": holds},
+            )
+            session.add(message)
+            session.flush()
+            if holds:
+                audit(session, message.id, "held", SYSTEM, event.at, "; ".join(holds))
+            record(
+                session,
+                case,
+                "letter.created",
+                event.at,
+                received_id,
+                outbox=message.id,
+                duty=duty.name,
+                status=message.status,
+            )
+            created.append(message)
+    return created
+
+
+def _cancel_unsent(session: Session, case: Case, event: Any, received_id: int | None) -> None:
+    """The council recorded the duty done by other means: letters not yet gone are not owed."""
+    waiting = session.scalars(
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.case_id == case.id,
+            OutboxMessage.duty == event.duty,
+            OutboxMessage.status.in_([Status.QUEUED.value, Status.HELD.value]),
+        )
+        .with_for_update()
+    ).all()
+    for message in waiting:
+        message.status = Status.CANCELLED.value
+        audit(
+            session, message.id, "cancelled", SYSTEM, event.at, f"duty recorded as done by event {event.id}"
+        )
+        record(session, case, "letter.cancelled", event.at, received_id, outbox=message.id, duty=event.duty)
+
+
+def duty_done(session: Session, message: OutboxMessage) -> bool:
+    """Whether ``message`` was the last of its duty's letters still to go, and one was sent."""
+    if message.duty is None:
+        return False
+    siblings = session.scalars(
+        select(OutboxMessage.status).where(
+            OutboxMessage.case_id == message.case_id,
+            OutboxMessage.duty == message.duty,
+            OutboxMessage.source_event == message.source_event,
+        )
+    ).all()
+    return Status.SENT.value in siblings and not any(s in PENDING for s in siblings)
+
+
+def fulfilment_event(message: OutboxMessage, case: Case, at: datetime) -> dict[str, Any]:
+    """The ``duty.fulfilled`` event caseloop records for itself when a duty's letters have gone."""
+    return {
+        "id": f"caseloop:{message.duty}:{message.source_event}",
+        "case": case.ref,
+        "type": "duty.fulfilled",
+        "at": at.isoformat(),
+        "duty": message.duty,
+    }
