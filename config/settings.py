@@ -92,6 +92,8 @@ class Settings(BaseSettings):
             ]
             if missing:
                 raise ValueError(f"production needs {', '.join(missing)}")
+        self.notify_api_key = self.notify_api_key or None  # compose passes "" for "not set"
+        self.notify_email_template_id = self.notify_email_template_id or None
         if self.notify_api_key and not self.notify_email_template_id:
             raise ValueError("CASELOOP_NOTIFY_API_KEY needs CASELOOP_NOTIFY_EMAIL_TEMPLATE_ID too")
         if self.sending_timeout <= self.task_time_limit:

@@ -25,7 +25,7 @@ from migrations import current_head
 from workflow.clocks import Rulebook
 from workflow.db import Database
 from workflow.errors import CaseloopError
-from workflow.fulfilment import letter_sent
+from workflow.fulfilment import letter_failed, letter_sent
 from workflow.outbox import OutboxMessage
 from workflow.reminders import DIGEST_KIND
 from workflow.timeutil import Clock, utc_now
@@ -55,9 +55,19 @@ class Runtime:
     def on_sent(self, session: Session, message: OutboxMessage, at: datetime) -> None:
         letter_sent(session, self.book, message, at)
 
+    def on_failed(self, session: Session, message: OutboxMessage, at: datetime, why: str) -> None:
+        letter_failed(session, self.book, message, at, why)
+
     def sweep(self, now: datetime) -> SweepReport:
         return run_sweep(
-            self.db, self.book, self.channels, self.staff_channel, self.timings, now, on_sent=self.on_sent
+            self.db,
+            self.book,
+            self.channels,
+            self.staff_channel,
+            self.timings,
+            now,
+            on_sent=self.on_sent,
+            on_failed=self.on_failed,
         )
 
     @property
@@ -83,6 +93,7 @@ class Runtime:
             retry=RetryPolicy(self.settings.max_attempts, self.settings.retry_base_seconds),
             clock=self.clock,
             on_sent=self.on_sent,
+            on_failed=self.on_failed,
         )
 
     def check_schema(self) -> None:

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 Outgoing = OutgoingEmail | OutgoingLetter
 Renderer = Callable[[Session, OutboxMessage], Outgoing]
 SentHook = Callable[[Session, OutboxMessage, datetime], object]
+FailedHook = Callable[[Session, OutboxMessage, datetime, str], object]
 SYSTEM = "caseloop"
 MAX_BACKOFF = timedelta(hours=1)
 
@@ -61,6 +62,8 @@ class Deliverer:
     clock: Clock
     # Called in the transaction that marks a message sent (letters record their duty fulfilled).
     on_sent: SentHook | None = None
+    # Called in the transaction that marks a message failed for good (a letter becomes a task).
+    on_failed: FailedHook | None = None
 
     def deliver(self, outbox_id: int) -> str:
         """Deliver message ``outbox_id`` if it is still queued. Returns what happened, for logs."""
@@ -139,6 +142,8 @@ class Deliverer:
             if give_up:
                 row.status = Status.FAILED
                 audit(session, row.id, "failed", SYSTEM, self.clock(), str(exc))
+                if self.on_failed is not None:
+                    self.on_failed(session, row, self.clock(), str(exc))
             else:
                 assert isinstance(exc, RetryableDeliveryError)
                 row.status, row.dispatched_at = Status.QUEUED, None

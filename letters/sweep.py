@@ -3,7 +3,8 @@
 1. recalculate clocks computed under an older policy or calendar, and mark breaches;
 2. plan the day's reminders once, at the first pass within office hours on a working day;
 3. settle messages whose worker died while sending;
-4. claim the messages now due and hand back their ids to deliver.
+4. claim the messages now due and hand back their ids to deliver;
+5. ask providers that keep delivery statuses (Notify) how recent messages fared.
 
 Deadlines live in the database; the pass is the only thing that turns time into work, and it is
 safe to run twice at once: PostgreSQL passes take an advisory lock (a second pass skips), SQLite
@@ -20,7 +21,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from letters.channels import Channel
-from letters.delivery import SentHook, reconcile_stale
+from letters.delivery import FailedHook, SentHook, reconcile_stale
+from letters.status_sync import sync_statuses
 from workflow.clocks import Rulebook
 from workflow.db import Database
 from workflow.outbox import claim_due
@@ -43,6 +45,7 @@ class SweepReport:
     plan: PlanReport | None = None
     reconciled: dict[str, int] = field(default_factory=dict)
     to_deliver: list[int] = field(default_factory=list)
+    statuses: dict[str, int] = field(default_factory=dict)
     skipped: bool = False
 
     def summary(self) -> str:
@@ -69,6 +72,7 @@ def run_sweep(
     timings: SweepTimings,
     now: datetime,
     on_sent: SentHook | None = None,
+    on_failed: FailedHook | None = None,
 ) -> SweepReport:
     ticked = run_tick(db, book, now)
     report = SweepReport(recalculated=ticked.recalculated, breached=ticked.breached)
@@ -79,4 +83,5 @@ def run_sweep(
         report.plan = plan_day(session, book, now, staff_channel)
         report.reconciled = reconcile_stale(session, channels, now, timings.sending_timeout, on_sent)
         report.to_deliver = claim_due(session, now, timings.redispatch_after, in_office_hours(book, now))
+        report.statuses = sync_statuses(session, channels, now, on_failed)
     return report

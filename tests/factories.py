@@ -41,6 +41,12 @@ def referral(case: str, at: str, *, source: str = "2A", **overrides: Any) -> dic
     return event("referral.received", case, at, **fields)
 
 
+def no_contact_referrer(source: str = "1A") -> dict[str, Any]:
+    """A referrer who left no contact details (anonymous or not given): no letter can go to them,
+    so a referral with this referrer puts no letter in the outbox when it is received."""
+    return {"source": source}
+
+
 def event(kind: str, case: str, at: str, *, id: str | None = None, **fields: Any) -> dict[str, Any]:
     """An event of ``kind`` on ``case`` at ``at`` (ISO 8601 with offset, or a date for 10:00 UTC)."""
     if len(at) == 10:

@@ -177,6 +177,15 @@ class DutyFulfilled(_Envelope):
     duty: Text
 
 
+class LetterFailed(_Envelope):
+    """caseloop's own record that a letter failed or came back: a task for the worker."""
+
+    type: Literal["letter.failed"]
+    outbox: int
+    duty: Text
+    why: Text
+
+
 class ClockPaused(_Envelope):
     type: Literal["clock.paused"]
     clock: Text
@@ -209,6 +218,7 @@ Event = Annotated[
     | HouseholdUpdated
     | ReferrerUpdated
     | DutyFulfilled
+    | LetterFailed
     | ClockPaused
     | ClockResumed,
     Field(discriminator="type"),
@@ -225,6 +235,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "household.updated",
     "referrer.updated",
     "duty.fulfilled",
+    "letter.failed",
     "clock.paused",
     "clock.resumed",
 )

@@ -29,14 +29,35 @@ def letter_sent(session: Session, book: Rulebook, message: OutboxMessage, at: da
         return False
     case = session.get(Case, message.case_id)
     assert case is not None
-    data = fulfilment_event(message, case, at)
+    return _record(session, book, case, fulfilment_event(message, case, at), at)
+
+
+def letter_failed(session: Session, book: Rulebook, message: OutboxMessage, at: datetime, why: str) -> bool:
+    """A letter failed for good or came back: the worker gets a task (the ``failed_letter`` clock)."""
+    if message.case_id is None or message.duty is None:
+        return False
+    case = session.get(Case, message.case_id)
+    assert case is not None
+    data = {
+        "id": f"{SOURCE}:failed:{message.id}",
+        "case": case.ref,
+        "type": "letter.failed",
+        "at": at.isoformat(),
+        "outbox": message.id,
+        "duty": message.duty,
+        "why": why[:500] or "failed",
+    }
+    return _record(session, book, case, data, at)
+
+
+def _record(session: Session, book: Rulebook, case: Case, data: dict[str, object], at: datetime) -> bool:
     if session.scalar(select(ReceivedEvent.id).where(ReceivedEvent.event_id == data["id"])):
         return False
     row = ReceivedEvent(
-        event_id=data["id"],
-        claimed_id=data["id"],
+        event_id=str(data["id"]),
+        claimed_id=str(data["id"]),
         case_ref=case.ref,
-        type=data["type"],
+        type=str(data["type"]),
         occurred_at=at,
         raw=json.dumps(data),
         status="accepted",

@@ -167,6 +167,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("household.updated", ANY_RECORDED, None),
     Transition("referrer.updated", ANY_RECORDED, None),
     Transition("duty.fulfilled", ANY_RECORDED, None),
+    Transition("letter.failed", ANY_RECORDED, None),
 )
 
 

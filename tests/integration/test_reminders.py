@@ -22,7 +22,7 @@ from cli.main import app
 from config.settings import DEFAULT_POLICY_FILE
 from config.wiring import Runtime
 from letters.channels import FileChannel
-from tests.factories import event, import_events, import_staff, referral, sweep
+from tests.factories import event, import_events, import_staff, no_contact_referrer, referral, sweep
 from workflow.clocks import Rulebook
 from workflow.errors import NotFound
 from workflow.model import Case, ClockRow
@@ -46,11 +46,17 @@ def at(day: str, hhmm: str = "10:00") -> datetime:
     return datetime.combine(date.fromisoformat(day), time.fromisoformat(hhmm), LONDON).astimezone(UTC)
 
 
-def open_case(rt: Runtime, ref: str, day: str, worker: str | None = "W1") -> None:
-    """A family referral at 09:00 UTC on ``day``, allocated to ``worker`` (or unallocated)."""
+def open_case(
+    rt: Runtime, ref: str, day: str, worker: str | None = "W1", *, referrer_contact: bool = True
+) -> None:
+    """A family referral at 09:00 UTC on ``day``, allocated to ``worker`` (or unallocated).
+
+    Without ``referrer_contact`` the referrer left no contact details, so no acknowledgement
+    letter joins the outbox (its duty's clock still runs, unmet, and is reminded)."""
     school = {"name": "Test Primary", "dsl_name": "Lead Example", "email": "dsl@school.example"}
     child = {"name": CHILD, "dob": "2016-05-01", "school": school}
-    events = [referral(ref, f"{day}T09:00:00+00:00", source="1A", child=child)]
+    contact = {} if referrer_contact else {"referrer": no_contact_referrer("1A")}
+    events = [referral(ref, f"{day}T09:00:00+00:00", source="1A", child=child, **contact)]
     if worker:
         events.append(event("worker.allocated", ref, f"{day}T09:00:00+00:00", worker=worker))
     report = import_events(rt, *events, now=f"{day}T09:30:00+00:00")
@@ -248,7 +254,7 @@ def test_quiet_hours_nothing_planned_out_of_hours_or_on_closed_days(rt: Runtime)
 
 
 def test_a_digest_left_queued_at_closing_waits_for_the_next_opening(rt: Runtime) -> None:
-    open_case(rt, "C1", "2026-11-02")
+    open_case(rt, "C1", "2026-11-02", referrer_contact=False)  # no letter: the outbox holds only digests
     evening = sweep(rt, at("2026-11-02", "17:55"))
     (digest,) = evening.to_deliver  # claimed, but the broker lost it
     late = [sweep(rt, at(*moment)).to_deliver for moment in (
@@ -283,8 +289,8 @@ def test_two_sweeps_at_once_plan_each_reminder_once(rt: Runtime) -> None:
 
 
 def test_the_email_subject_never_names_the_child_and_links_to_the_case(rt: Runtime, tmp_path: Path) -> None:
-    open_case(rt, "C1", "2026-11-02")
-    open_case(rt, "C2", "2026-11-02")
+    open_case(rt, "C1", "2026-11-02", referrer_contact=False)  # no letters: only the digests are mailed
+    open_case(rt, "C2", "2026-11-02", referrer_contact=False)
     report = sweep(rt, at("2026-11-04"))
     outcomes = [rt.deliverer().deliver(i) for i in report.to_deliver]
     assert outcomes == ["sent", "sent"]

@@ -27,7 +27,15 @@ from config.settings import Settings
 from config.wiring import Runtime, build_runtime
 from letters.channels import FileChannel
 from letters.delivery import reconcile_stale
-from tests.factories import STAFF_HEADER, front_door_staff, import_staff, staff_csv, staff_row, sweep
+from tests.factories import (
+    STAFF_HEADER,
+    front_door_staff,
+    import_staff,
+    no_contact_referrer,
+    staff_csv,
+    staff_row,
+    sweep,
+)
 from tests.factories import event as ev
 from tests.factories import import_events as events
 from tests.factories import referral as ref
@@ -134,6 +142,8 @@ def test_cli_staff_import_exit_codes(runtime: Runtime, tmp_path: Path) -> None:
 
 
 # The outbox. Each test plans real digests: workers W1, W2, ... each have a case due on Tue 3 Nov 2026.
+# The referrers leave no contact details, so no letter joins the digests in the outbox (the
+# referrer-acknowledgement clock still runs, unmet, and is reminded with the decision clock).
 
 
 def with_digests(rt: Runtime, outbox: Path, workers: int = 2) -> list[int]:
@@ -142,7 +152,7 @@ def with_digests(rt: Runtime, outbox: Path, workers: int = 2) -> list[int]:
     import_staff(rt, *front_door_staff(), *(staff_row(f"W{n}", manager="TM1") for n in range(3, workers + 1)))
     for n in range(1, workers + 1):
         allocated = ev("worker.allocated", f"C{n}", "2026-11-02", worker=f"W{n}")
-        referred = ref(f"C{n}", "2026-11-02T09:00:00+00:00", source="1A")
+        referred = ref(f"C{n}", "2026-11-02T09:00:00+00:00", referrer=no_contact_referrer("1A"))
         assert events(rt, referred, allocated, now="2026-11-02").ok
     return sweep(rt, NOW).to_deliver
 
@@ -367,4 +377,6 @@ def test_outbox_list_json_rows_and_the_status_filter(runtime: Runtime, tmp_path:
     assert json.loads(cli(runtime, "outbox", "list", "--status", "failed", "--json").stdout) == []
     bad = cli(runtime, "outbox", "list", "--status", "lost")
     assert bad.exit_code == 2
-    assert bad.stderr.startswith("error: --status: 'lost' is not one of held, queued, sending, sent")
+    # Letters brought two statuses: rejected (by a reviewer) and cancelled (the duty done another way).
+    assert bad.stderr.startswith("error: --status: 'lost' is not one of held, rejected, cancelled, queued, "
+                                 "sending, sent, failed, unknown")

@@ -19,6 +19,7 @@ from workflow.events import (
     DutyFulfilled,
     HouseholdUpdated,
     IcpcHeld,
+    LetterFailed,
     ReferralReceived,
     ReferrerUpdated,
     ReviewHeld,
@@ -45,6 +46,10 @@ VALID: dict[str, tuple[dict[str, Any], type]] = {
     "household.updated": (event("household.updated", "C1", AT, household=[person()]), HouseholdUpdated),
     "referrer.updated": (event("referrer.updated", "C1", AT, referrer={"source": "6"}), ReferrerUpdated),
     "duty.fulfilled": (event("duty.fulfilled", "C1", AT, duty="family_closing_letter"), DutyFulfilled),
+    "letter.failed": (
+        event("letter.failed", "C1", AT, outbox=7, duty="family_closing_letter", why="returned-letter"),
+        LetterFailed,
+    ),
     "clock.paused": (event("clock.paused", "C1", AT, clock="assessment", reason="in hospital"), ClockPaused),
     "clock.resumed": (event("clock.resumed", "C1", AT, clock="assessment"), ClockResumed),
 }
@@ -52,7 +57,7 @@ VALID: dict[str, tuple[dict[str, Any], type]] = {
 
 def test_there_is_a_valid_example_for_every_event_type() -> None:
     assert set(VALID) == set(EVENT_TYPES)
-    assert len(EVENT_TYPES) == 13
+    assert len(EVENT_TYPES) == 14
 
 
 @pytest.mark.parametrize("kind", EVENT_TYPES)

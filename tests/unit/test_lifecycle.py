@@ -33,6 +33,7 @@ SAMPLE_FIELDS: dict[str, dict[str, Any]] = {
     "household.updated": {"household": [person()]},
     "referrer.updated": {"referrer": {"source": "6"}},
     "duty.fulfilled": {"duty": "referrer_acknowledgement"},
+    "letter.failed": {"outbox": 1, "duty": "family_closing_letter", "why": "returned-letter"},
     "clock.paused": {"clock": "assessment", "reason": "child in hospital"},
     "clock.resumed": {"clock": "assessment"},
 }
@@ -208,7 +209,7 @@ def test_strategy_without_conference_depends_on_assessment(
 
 
 @pytest.mark.parametrize("state", [S.CLOSED, S.REFERRAL_NFA, S.CONCLUDED])
-@pytest.mark.parametrize("kind", ["household.updated", "referrer.updated", "duty.fulfilled"])
+@pytest.mark.parametrize("kind", ["household.updated", "referrer.updated", "duty.fulfilled", "letter.failed"])
 def test_facts_are_recorded_without_a_move(state: State, kind: str) -> None:
     assert resolve(facts(state), ev(kind)).target is None
 
@@ -239,6 +240,7 @@ def test_mermaid_labels_and_note() -> None:
     assert "    closed --> referral: referral.received\n" in text
     note = next(line for line in text.splitlines() if "note right of" in line)
     assert note.endswith(
-        "clock.paused, clock.resumed, duty.fulfilled, household.updated, referrer.updated, worker.allocated"
+        "clock.paused, clock.resumed, duty.fulfilled, household.updated, letter.failed, referrer.updated, "
+        "worker.allocated"
     )
     assert text.endswith("\n")

@@ -34,10 +34,10 @@ def changed(mutate: Any) -> dict[str, Any]:
 def test_shipped_policy_loads() -> None:
     policy = load_policy_file(SHIPPED)
     assert policy.version == "2026.1"
-    declared = ["decision", "assessment", "icpc", "first_review", "later_review"]
+    declared = ["decision", "assessment", "icpc", "first_review", "later_review", "failed_letter"]
     assert [r.name for r in policy.clocks] == declared
     assert [r.name for r in policy.rules] == [
-        "decision", "assessment", "icpc", "first_review", "later_review",
+        *declared,
         "referrer_acknowledgement", "referrer_outcome", "family_decision", "school_worker_involved",
         "family_closing_letter", "referrer_closure_notice",
     ]
