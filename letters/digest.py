@@ -49,7 +49,7 @@ class DigestRenderer:
         day = row.payload["date"]
         views = [self._item(item, clock, case, day) for item, clock, case in items]
         overdue = sum(1 for v in views if v["overdue"])
-        subject = f"caseloop: {len(views)} deadline{'s' if len(views) != 1 else ''} need attention"
+        subject = f"caseloop: {len(views)} deadline{'s need' if len(views) != 1 else ' needs'} attention"
         subject += f" ({overdue} overdue)" if overdue else ""
         intro = (
             f"These deadlines need your attention on {day}. Overdue ones come first."

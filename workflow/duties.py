@@ -23,9 +23,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from workflow.census import DOMESTIC_ABUSE_FACTORS, SCHOOL_SOURCES, Flag
-from workflow.clocks import Rulebook, matches
+from workflow.clocks import ACTIVE, ClockStatus, Rulebook, matches
 from workflow.history import record
-from workflow.model import Case
+from workflow.model import Case, ClockRow
 from workflow.outbox import PENDING, OutboxMessage, Status, audit
 from workflow.policy import DutyRule
 
@@ -131,6 +131,10 @@ def on_event(
         found, skipped = recipients(case, duty)
         for reason in skipped:
             record(session, case, "letter.not_made", event.at, received_id, duty=duty.name, why=reason)
+        if not found:
+            # Nobody can be told (an anonymous referrer, no one safe to contact): the duty is moot.
+            _cancel_clock(session, book, case, duty.name, event, received_id, "; ".join(skipped))
+            continue
         holds = hold_reasons(case)
         for who in found:
             key = f"{duty.name}:{event.id}:{who.key}"
@@ -169,6 +173,33 @@ def on_event(
             )
             created.append(message)
     return created
+
+
+def _cancel_clock(
+    session: Session, book: Rulebook, case: Case, name: str, event: Any, received_id: int | None, why: str
+) -> None:
+    clock = session.scalar(
+        select(ClockRow).where(
+            ClockRow.case_id == case.id,
+            ClockRow.episode == case.episode,
+            ClockRow.name == name,
+            ClockRow.status.in_([s.value for s in ACTIVE]),
+        )
+    )
+    if clock is None:
+        return
+    clock.status, clock.stopped_at, clock.updated_at = ClockStatus.CANCELLED, event.at, event.at
+    clock.stopped_on = book.local_date(event.at)
+    record(
+        session,
+        case,
+        "clock.cancelled",
+        event.at,
+        received_id,
+        clock=name,
+        seq=clock.seq,
+        why=f"no one can be told: {why}",
+    )
 
 
 def _cancel_unsent(session: Session, case: Case, event: Any, received_id: int | None) -> None:

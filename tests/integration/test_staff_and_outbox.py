@@ -176,7 +176,8 @@ def test_the_file_channel_writes_an_eml_and_records_the_send(runtime: Runtime, t
     assert sent.content_hash == expected_hash and len(expected_hash) == 64
     assert sent.sending_started_at <= sent.handed_over_at <= sent.sent_at  # type: ignore[operator]
     mail = message_from_bytes((tmp_path / "outbox" / f"outbox-{w1}.eml").read_bytes(), policy=policy.default)
-    assert (mail["To"], mail["Subject"]) == ("w1@council.example", "caseloop: 2 deadlines need attention")
+    # One deadline: the acknowledgement duty is moot, as the referrer left no contact details.
+    assert (mail["To"], mail["Subject"]) == ("w1@council.example", "caseloop: 1 deadline needs attention")
     assert [p.name for p in (tmp_path / "outbox").iterdir()] == [f"outbox-{w1}.eml"]
 
 
@@ -237,7 +238,7 @@ def test_smtp_delivers_to_a_real_server_without_the_childs_name(smtp_runtime: An
     assert [(e.mail_from, e.rcpt_tos) for e in handler.received] == [
         ("caseloop@localhost", ["w1@council.example"]), ("caseloop@localhost", ["w2@council.example"])]
     mail = message_from_bytes(handler.received[0].content, policy=policy.default)
-    assert mail["Subject"] == "caseloop: 2 deadlines need attention"
+    assert mail["Subject"] == "caseloop: 1 deadline needs attention"  # the acknowledgement is moot
     assert mail["Message-ID"] == "<reminder_digest.W1.2026-11-03@caseloop>"
     text = mail.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     assert "Open the case: http://localhost:8000/cases/C1" in text
