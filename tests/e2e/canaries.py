@@ -55,7 +55,11 @@ def canaries_in(text: str, canaries: Iterable[str]) -> list[str]:
 
 
 def canary_referral(case: str, canaries: dict[str, str]) -> list[dict[str, Any]]:
-    """An overdue referral whose every name, address and contact detail is a canary."""
+    """An overdue referral whose every name, address and contact detail is a canary.
+
+    Its referrer (a school) has an email address, so the referral owes an acknowledgement letter:
+    letters are in play alongside the staff digests, and canaries must not leak through them either.
+    """
     c = canaries
     household = [
         person("P1", name=c["mother"], address=c["address1"], email=c["email"], preferred_channel="post"),
@@ -66,13 +70,13 @@ def canary_referral(case: str, canaries: dict[str, str]) -> list[dict[str, Any]]
         child={
             "name": c["child"],
             "dob": "2016-05-01",
-            "school": {"name": c["school"], "dsl_name": c["dsl"], "email": "dsl@school.example"},
+            "school": {"name": c["school"], "dsl_name": c["dsl"], "email": c["school_email"]},
         },
         referrer={
             "source": "2A",
             "organisation": c["organisation"],
             "name": c["referrer"],
-            "email": "referrer@school.example",
+            "email": c["referrer_email"],
             "address": c["referrer_address"],
         },
         household=household,

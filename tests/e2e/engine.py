@@ -26,7 +26,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from tests.e2e.services import SmtpSink, wait_until
-from tests.factories import event, jsonl, referral
+from tests.factories import event, jsonl, no_contact_referrer, referral
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_POLICY = REPO / "config" / "policy.yaml"
@@ -95,13 +95,21 @@ def overdue_referral(
 ) -> list[dict[str, Any]]:
     """A referral received ``days_ago`` days ago with no decision, allocated to ``worker``.
 
-    Its decision and referrer-acknowledgement clocks (one working day each) are long breached, so
-    the first sweep plans a breach reminder to the worker and escalations to the team manager and
-    the service manager: one digest each, due now.
+    By default no letter is owed: the referrer left no contact details and no school is recorded,
+    so the referrer-acknowledgement duty has nobody to tell and its clock is cancelled on receipt.
+    Only the decision clock (one working day) runs, long breached, so the first sweep plans a breach
+    reminder to the worker and escalations to the team manager and the service manager (three
+    reminders): one digest each, due now, and the outbox holds those three digests and nothing
+    else. ``overrides`` (e.g. a ``referrer`` with an email) put letters back in play.
     """
     day = (datetime.now(UTC) - timedelta(days=days_ago)).date().isoformat()
+    fields: dict[str, Any] = {
+        "child": {"name": "Child Example", "dob": "2016-05-01"},  # no school: none to tell
+        "referrer": no_contact_referrer("1A"),  # nobody to acknowledge
+        **overrides,
+    }
     return [
-        referral(case, f"{day}T10:00:00+00:00", **overrides),
+        referral(case, f"{day}T10:00:00+00:00", **fields),
         event("worker.allocated", case, f"{day}T11:00:00+00:00", worker=worker),
     ]
 
@@ -264,8 +272,8 @@ class Engine:
         with self._db.connect() as conn:
             rows = conn.execute(
                 text(
-                    "SELECT id, recipient, address, status, attempts, dispatched_at, sending_started_at,"
-                    " handed_over_at, sent_at, last_error FROM outbox ORDER BY id"
+                    "SELECT id, kind, duty, recipient, address, status, attempts, dispatched_at,"
+                    " sending_started_at, handed_over_at, sent_at, last_error FROM outbox ORDER BY id"
                 )
             )
             return [dict(r._mapping) for r in rows]
@@ -275,8 +283,15 @@ class Engine:
             return conn.execute(text(sql)).scalar()
 
     def statuses(self) -> dict[str, str]:
-        """Each outbox row's status, by recipient (one digest per person in these tests)."""
-        return {r["recipient"]: r["status"] for r in self.outbox()}
+        """Each outbox row's status, by recipient: the whole outbox, letters included.
+
+        Digests are one per person and letters one per recipient in these tests; a recipient with
+        two rows would hide one, so that fails at once rather than compare a partial picture.
+        """
+        rows = self.outbox()
+        found = {r["recipient"]: r["status"] for r in rows}
+        assert len(found) == len(rows), f"two outbox rows for one recipient: {rows}"
+        return found
 
     # Waiting.
 
@@ -302,6 +317,7 @@ class Engine:
     def wait_for_statuses(
         self, expected: dict[str, str], *, timeout: float = 30, sink: SmtpSink | None = None
     ) -> None:
+        """Wait until the whole outbox (digests and letters) is exactly ``expected``."""
         self.wait(
             lambda: self.statuses() == expected, f"outbox statuses {expected}", timeout=timeout, sink=sink
         )

@@ -1,9 +1,11 @@
 """The engine on Redis and PostgreSQL: real workers and beats, a real SMTP server, real failures.
 
 Each test starts ``caseloop worker`` and ``caseloop beat`` as separate processes against a fresh
-PostgreSQL schema and a Redis database of its own, with one referral whose clocks breached days
-ago: the first sweep plans one digest each for the social worker, the team manager and the service
-manager, due at once. What is asserted is what the SMTP server received and what the outbox says.
+PostgreSQL schema and a Redis database of its own, with one referral whose decision clock breached
+days ago: the first sweep plans one digest each for the social worker, the team manager and the
+service manager, due at once. The referral owes no letter (its referrer left no contact details and
+no school is recorded), so those three digests are the whole outbox. What is asserted is what the
+SMTP server received and what the outbox says.
 """
 
 from __future__ import annotations
@@ -54,7 +56,10 @@ def test_worker_and_beat_send_one_digest_per_person_by_smtp(
         assert message.mail_from == "caseloop@council.example"
         assert "Child Example" not in message.subject
         assert "https://caseloop.council.example/cases/C1" in message.text
-    assert engine.scalar("SELECT count(*) FROM reminder_items") == 6
+    # Three: the decision clock's breach and two escalations. The referrer-acknowledgement duty had
+    # nobody to tell, so its clock was cancelled on receipt and is never reminded.
+    assert engine.scalar("SELECT count(*) FROM reminder_items") == 3
+    assert engine.scalar("SELECT status FROM clocks WHERE name = 'referrer_acknowledgement'") == "cancelled"
     # The worker's banner lists every queue the code sends to.
     banner = worker.log()
     for queue in QUEUES:
@@ -136,7 +141,8 @@ def test_two_beats_send_each_digest_once(
     engine.wait_for_sweeps(worker, 4)
     assert smtp_sink.recipients() == ONE_EACH
     assert len(engine.outbox()) == 3
-    assert engine.scalar("SELECT count(*) FROM reminder_items") == 6
+    # Three: the decision clock's breach and two escalations (no letter duty's clock is running).
+    assert engine.scalar("SELECT count(*) FROM reminder_items") == 3
     assert engine.scalar("SELECT count(*) FROM reminder_days") == 1
     assert all(b.alive() for b in beats)
 
