@@ -20,6 +20,7 @@ from letters.pdf import render_pdf
 from letters.rendering import RenderError
 from letters.views import family_view, referrer_view, school_view
 from workflow.clocks import Rulebook
+from workflow.duties import hold_reasons
 from workflow.model import Case
 from workflow.outbox import OutboxMessage
 from workflow.staff import Staff
@@ -71,6 +72,13 @@ class LetterRenderer:
         return render_pdf(rendered.html, self.pdf_cache, assets=assets)
 
     def __call__(self, session: Session, row: OutboxMessage) -> OutgoingEmail | OutgoingLetter:
+        """The letter to send. A last check before anything goes: on a case that now needs review
+        (domestic abuse, a confidential address), an unapproved letter is held, not sent."""
+        case = session.get(Case, row.case_id) if row.case_id is not None else None
+        if case is not None and not row.payload.get("approved_by"):
+            reasons = hold_reasons(case)
+            if reasons:
+                raise RenderError(f"outbox {row.id}: held for review: {'; '.join(reasons)}")
         rendered, view = self.render(session, row)
         if row.payload.get("medium") == "email":
             return OutgoingEmail(

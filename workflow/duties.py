@@ -26,7 +26,7 @@ from workflow.census import DOMESTIC_ABUSE_FACTORS, SCHOOL_SOURCES, Flag
 from workflow.clocks import ACTIVE, ClockStatus, Rulebook, matches
 from workflow.history import record
 from workflow.model import Case, ClockRow
-from workflow.outbox import PENDING, OutboxMessage, Status, audit
+from workflow.outbox import OutboxMessage, Status, audit
 from workflow.policy import DutyRule
 
 SYSTEM = "caseloop"
@@ -124,6 +124,7 @@ def on_event(
     """Create the letters the event makes owed (once: their keys are unique)."""
     if event.type == "duty.fulfilled" and not str(event.id).startswith(f"{SYSTEM}:"):
         _cancel_unsent(session, case, event, received_id)
+    _hold_queued(session, case, event, received_id)
     created: list[OutboxMessage] = []
     for duty in book.policy.duties:
         if not any(matches(t, event, case) for t in duty.after):
@@ -202,6 +203,26 @@ def _cancel_clock(
     )
 
 
+def _hold_queued(session: Session, case: Case, event: Any, received_id: int | None) -> None:
+    """Domestic abuse or a confidential address has just become known: letters still waiting to
+    go are held for review too (those a person already approved stay approved)."""
+    reasons = hold_reasons(case)
+    if not reasons:
+        return
+    waiting = session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.case_id == case.id, OutboxMessage.status == Status.QUEUED.value)
+        .with_for_update()
+    ).all()
+    for message in waiting:
+        if message.payload.get("approved_by"):
+            continue
+        message.status = Status.HELD.value
+        message.payload = {**message.payload, "hold_reasons": reasons}
+        audit(session, message.id, "held", SYSTEM, event.at, "; ".join(reasons))
+        record(session, case, "letter.held", event.at, received_id, outbox=message.id, duty=message.duty)
+
+
 def _cancel_unsent(session: Session, case: Case, event: Any, received_id: int | None) -> None:
     """The council recorded the duty done by other means: letters not yet gone are not owed."""
     waiting = session.scalars(
@@ -232,7 +253,8 @@ def duty_done(session: Session, message: OutboxMessage) -> bool:
             OutboxMessage.source_event == message.source_event,
         )
     ).all()
-    return Status.SENT.value in siblings and not any(s in PENDING for s in siblings)
+    # Rejected or failed letters leave the duty owed: someone must reach that person another way.
+    return Status.SENT.value in siblings and all(s in (Status.SENT, Status.CANCELLED) for s in siblings)
 
 
 def fulfilment_event(message: OutboxMessage, case: Case, at: datetime) -> dict[str, Any]:

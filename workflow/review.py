@@ -50,6 +50,7 @@ def approve(
     row, case = _held(session, outbox_id)
     _reviewer(session, staff_id, case)
     row.status, row.next_attempt_at, row.dispatched_at, row.last_error = Status.QUEUED, now, None, None
+    row.payload = {**row.payload, "approved_by": staff_id, "approved_at": now.isoformat()}
     audit(session, row.id, "approved", staff_id, now, note)
     if case is not None:
         record(session, case, "letter.approved", now, None, outbox=row.id, by=staff_id)

@@ -45,8 +45,17 @@ def upgrade() -> None:
     # Like the case history, the audit trail is evidence: the database refuses to change it.
     if op.get_context().dialect.name == "postgresql":
         op.execute(
+            """
+            CREATE FUNCTION caseloop_refuse_audit_change() RETURNS trigger AS $$
+            BEGIN
+                RAISE EXCEPTION 'outbox_audit is append-only';
+            END;
+            $$ LANGUAGE plpgsql
+            """
+        )
+        op.execute(
             "CREATE TRIGGER outbox_audit_append_only BEFORE UPDATE OR DELETE ON outbox_audit "
-            "FOR EACH ROW EXECUTE FUNCTION caseloop_refuse_history_change()"
+            "FOR EACH ROW EXECUTE FUNCTION caseloop_refuse_audit_change()"
         )
     else:
         for action in ("UPDATE", "DELETE"):
@@ -59,6 +68,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_context().dialect.name == "postgresql":
         op.execute("DROP TRIGGER outbox_audit_append_only ON outbox_audit")
+        op.execute("DROP FUNCTION caseloop_refuse_audit_change()")
     else:
         op.execute("DROP TRIGGER outbox_audit_no_update")
         op.execute("DROP TRIGGER outbox_audit_no_delete")
