@@ -29,7 +29,7 @@ from workflow.outbox import claim_due
 from workflow.reminders import PlanReport, in_office_hours, plan_day
 from workflow.tick import run_tick
 
-_LOCK_KEY = 7_316_001  # any fixed number: the sweep's advisory lock on PostgreSQL
+_LOCK_KEY = 7_316_001  # any fixed number: the sweep's advisory lock on PostgreSQL (with the schema)
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,9 @@ class SweepReport:
 def _take_lock(session: Session) -> bool:
     if session.get_bind().dialect.name != "postgresql":
         return True  # SQLite: this transaction began IMMEDIATE and already holds the write lock
-    return bool(session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _LOCK_KEY}).scalar())
+    # One lock per schema, so deployments (or test runs) sharing a database do not skip each other.
+    query = text("SELECT pg_try_advisory_xact_lock(:k, hashtext(current_schema()))")
+    return bool(session.execute(query, {"k": _LOCK_KEY}).scalar())
 
 
 def run_sweep(
