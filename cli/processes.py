@@ -7,10 +7,11 @@ import socket
 from typing import Annotated
 
 import typer
+from celery import Celery
 
 from cli.main import app
 from config.celery import make_celery
-from config.queues import QUEUES
+from config.queues import QUEUES, SWEEP_TASK
 from config.settings import get_settings
 
 
@@ -35,21 +36,31 @@ def _worker_args(concurrency: int | None, beat: bool) -> list[str]:
 
 @app.command("worker")
 def worker(
-    concurrency: Annotated[int | None, typer.Option(help="Threads sending at once.")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Processes sending at once.")] = None,
 ) -> None:
     """Run a worker: it consumes every caseloop queue."""
     make_celery(get_settings()).worker_main(_worker_args(concurrency, beat=False))
 
 
+def _sweep_now(celery: Celery) -> None:
+    """Queue one sweep at start-up: the beat's first would otherwise wait a whole interval.
+    A sweep more is harmless: every claim it makes is idempotent."""
+    celery.send_task(SWEEP_TASK, expires=get_settings().sweep_interval_seconds)
+
+
 @app.command("beat")
 def beat() -> None:
     """Run the beat: it queues the sweeper every minute. Run one; a second is harmless, not useful."""
-    make_celery(get_settings()).start(["beat", "--loglevel=INFO"])
+    celery = make_celery(get_settings())
+    _sweep_now(celery)
+    celery.start(["beat", "--loglevel=INFO"])
 
 
 @app.command("run")
 def run_all(
-    concurrency: Annotated[int | None, typer.Option(help="Threads sending at once.")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Processes sending at once.")] = None,
 ) -> None:
     """Run a worker and the beat in one process: the engine on one machine."""
-    make_celery(get_settings()).worker_main(_worker_args(concurrency, beat=True))
+    celery = make_celery(get_settings())
+    _sweep_now(celery)
+    celery.worker_main(_worker_args(concurrency, beat=True))

@@ -29,6 +29,8 @@ def broker_options(settings: Settings) -> tuple[str, dict[str, Any]]:
         "data_folder_out": str(folder / "queue"),
         "processed_folder": str(folder / "processed"),
         "store_processed": False,
+        # Files are polled: a short interval keeps a backlog of letters moving on one machine.
+        "polling_interval": 0.1,
     }
 
 
