@@ -3,7 +3,7 @@
     python -m benchmarks [--weeks 8] [--per-week 350] [--postgres URL]
 
 Targets (2 cores): importing the events a council receives in a week takes well under a minute
-(at least 150 events a second: a busy week of about 2,000 events in under 15 seconds); one sweep
+(a busy week of about 2,000 events in under 15 seconds: at least 134 events a second); one sweep
 pass over the borough (recalculation, breaches, planning a working day's digests, claiming)
 takes under 5 seconds; the overdue queue answers in under a second. The figures are printed, not
 asserted: speed is tracked here, not in timed tests.
@@ -29,7 +29,7 @@ from workflow.demo import Borough, staff_csv
 
 NOW = datetime.fromisoformat("2026-11-27T17:00:00+00:00")  # a Friday: the borough's history ends here
 MONDAY_MORNING = datetime.fromisoformat("2026-11-30T08:05:00+00:00")
-TARGETS = {"import": 150.0, "sweep": 5.0, "overdue": 1.0}
+TARGETS = {"import": 2000 / 15, "sweep": 5.0, "overdue": 1.0}
 
 
 def _timed(action: Callable[[], Any]) -> tuple[float, Any]:
@@ -55,7 +55,7 @@ def run(url: str, weeks: int, per_week: int, var: Path) -> list[tuple[str, str, 
         (
             "import",
             f"{report.accepted} events in {seconds:.1f} s",
-            f"{rate:.0f} events/s (≥ 150)",
+            f"{rate:.0f} events/s (≥ 134)",
             rate >= TARGETS["import"],
         )
     ]
@@ -68,7 +68,7 @@ def run(url: str, weeks: int, per_week: int, var: Path) -> list[tuple[str, str, 
         (
             "sweep (Monday 08:05)",
             f"{sweep.breached} breaches, {plan.items if plan else 0} reminders, "
-            f"{len(sweep.to_deliver)} digests",
+            f"{len(sweep.to_deliver)} messages claimed",
             f"{seconds:.2f} s (< 5 s)",
             seconds < TARGETS["sweep"],
         )

@@ -30,6 +30,8 @@ from workflow.outbox import OutboxMessage, Status, audit
 from workflow.policy import DutyRule
 
 SYSTEM = "caseloop"
+# The events that can reveal domestic abuse (factors 3A–3C) or a confidential address.
+HOLD_CHANGING_EVENTS = frozenset({"assessment.completed", "household.updated"})
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,8 @@ def on_event(
     """Create the letters the event makes owed (once: their keys are unique)."""
     if event.type == "duty.fulfilled" and not str(event.id).startswith(f"{SYSTEM}:"):
         _cancel_unsent(session, case, event, received_id)
-    _hold_queued(session, case, event, received_id)
+    if event.type in HOLD_CHANGING_EVENTS:
+        _hold_queued(session, case, event, received_id)
     created: list[OutboxMessage] = []
     for duty in book.policy.duties:
         if not any(matches(t, event, case) for t in duty.after):
