@@ -210,7 +210,7 @@ class SmtpRecorder:
 
 
 @contextmanager
-def smtp_server(handler: SmtpRecorder) -> Iterator[str]:
+def smtp_server(handler: Any) -> Iterator[str]:
     """aiosmtpd on a free 127.0.0.1 port while the block runs; yields the ``smtp://`` URL."""
     import socket
 

@@ -11,14 +11,12 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -32,6 +30,7 @@ from tests.factories import (
     front_door_staff,
     import_staff,
     no_contact_referrer,
+    smtp_server,
     staff_csv,
     staff_row,
     sweep,
@@ -201,17 +200,6 @@ class Smtp:
         return self.data or "250 Message accepted for delivery"
 
 
-@contextmanager
-def smtp_server(handler: Smtp) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    controller = Controller(handler, hostname="127.0.0.1", port=port, server_hostname="smtp.caseloop.test")
-    controller.start()
-    try:
-        yield f"smtp://127.0.0.1:{port}"
-    finally:
-        controller.stop()
 
 
 @pytest.fixture
