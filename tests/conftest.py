@@ -20,13 +20,17 @@ from config.wiring import Runtime, build_runtime
 from migrations import upgrade
 
 
-def _service_url(variable: str, what: str) -> str:
-    url = os.environ.get(variable)
-    if url:
-        return url
+def require(name: str, what: str, present: str | None) -> str:
+    """``present``, or skip the test (locally) / fail it (under CI) because ``name`` is missing."""
+    if present:
+        return present
     if os.environ.get("CI") == "true":
-        pytest.fail(f"{variable} is not set: CI must run {what} tests against a real {what}")
-    pytest.skip(f"{variable} not set: skipping tests that need a real {what}")
+        pytest.fail(f"{name} is not available: CI must run {what} tests against a real {what}")
+    pytest.skip(f"{name} not available: skipping tests that need a real {what}")
+
+
+def _service_url(variable: str, what: str) -> str:
+    return require(variable, what, os.environ.get(variable))
 
 
 @pytest.fixture(scope="session")

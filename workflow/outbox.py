@@ -28,8 +28,6 @@ class Status(StrEnum):
     UNKNOWN = "unknown"  # a crash may have come after the provider took it: a person decides
 
 
-FINAL = (Status.SENT, Status.FAILED, Status.REJECTED, Status.CANCELLED)
-PENDING = (Status.HELD, Status.QUEUED, Status.SENDING, Status.UNKNOWN)
 
 
 class OutboxMessage(Base):

@@ -128,13 +128,3 @@ def _problem(row: dict[str, str], seen: set[str]) -> str | None:
     if row["manager_id"] == row["id"]:
         return "manager_id: nobody manages themselves"
     return None
-
-
-def team_managers(session: Session, team: str) -> list[Staff]:
-    return list(
-        session.scalars(
-            select(Staff)
-            .where(Staff.team == team, Staff.role == Role.TEAM_MANAGER.value, Staff.active)
-            .order_by(Staff.id)
-        )
-    )

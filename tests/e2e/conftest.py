@@ -18,22 +18,15 @@ from typing import Any
 import pytest
 import redis
 
+from tests.conftest import require
 from tests.e2e.engine import Engine
 from tests.e2e.services import RedisServer, SmtpSink
-
-
-def _needed(variable_or_thing: str, what: str, present: str | None) -> str:
-    if present:
-        return present
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{variable_or_thing} is not available: CI must run {what} tests against a real {what}")
-    pytest.skip(f"{variable_or_thing} not available: skipping tests that need a real {what}")
 
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     """The shared Redis service, from ``CASELOOP_TEST_REDIS_URL``."""
-    return _needed("CASELOOP_TEST_REDIS_URL", "Redis", os.environ.get("CASELOOP_TEST_REDIS_URL"))
+    return require("CASELOOP_TEST_REDIS_URL", "Redis", os.environ.get("CASELOOP_TEST_REDIS_URL"))
 
 
 _db_numbers = itertools.count()
@@ -64,7 +57,7 @@ def redis_db_url(redis_url: str) -> Iterator[str]:
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server of this test's own, on a free port, that the test may stop and start."""
-    binary = _needed("redis-server", "Redis", shutil.which("redis-server"))
+    binary = require("redis-server", "Redis", shutil.which("redis-server"))
     server = RedisServer(tmp_path / "redis", binary).start()
     try:
         yield server
