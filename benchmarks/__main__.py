@@ -22,9 +22,11 @@ from typing import Any
 
 from config.settings import Settings
 from config.wiring import build_runtime
-from letters.sweep import run_sweep
 from migrations import upgrade
-from workflow import intake, queries, staff
+from services import intake, queries
+from services.actors import SYSTEM
+from services.people import import_staff
+from services.sweep import sweep as run_sweep
 from workflow.demo import Borough, staff_csv
 
 NOW = datetime.fromisoformat("2026-11-27T17:00:00+00:00")  # a Friday: the borough's history ends here
@@ -46,10 +48,9 @@ def run(url: str, weeks: int, per_week: int, var: Path) -> list[tuple[str, str, 
         seed=2026, weeks=weeks, per_week=per_week, zone=settings.zone, calendar=rt.book.calendar
     )
     events = [json.dumps(e) for e in borough.events(NOW)]
-    with rt.db.transaction() as session:
-        staff.import_csv(session, staff_csv().splitlines(), NOW)
+    import_staff(rt, SYSTEM, staff_csv().splitlines(), NOW)
 
-    seconds, report = _timed(lambda: intake.import_lines(rt.db, rt.book, events, "bench", NOW))
+    seconds, report = _timed(lambda: intake.import_events(rt, SYSTEM, events, "bench", NOW))
     rate = report.accepted / seconds
     rows = [
         (
@@ -61,7 +62,7 @@ def run(url: str, weeks: int, per_week: int, var: Path) -> list[tuple[str, str, 
     ]
 
     seconds, sweep = _timed(
-        lambda: run_sweep(rt.db, rt.book, rt.channels, rt.staff_channel, rt.timings, MONDAY_MORNING)
+        lambda: run_sweep(rt, SYSTEM, MONDAY_MORNING)
     )
     plan = sweep.plan
     rows.append(
@@ -75,8 +76,7 @@ def run(url: str, weeks: int, per_week: int, var: Path) -> list[tuple[str, str, 
     )
 
     def overdue() -> int:
-        with rt.db.transaction() as session:
-            return len(queries.overdue(session, rt.book, MONDAY_MORNING))
+        return len(queries.overdue(rt, SYSTEM, now=MONDAY_MORNING))
 
     seconds, count = _timed(overdue)
     rows.append(("overdue queue", f"{count} rows", f"{seconds:.2f} s (< 1 s)", seconds < TARGETS["overdue"]))

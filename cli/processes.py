@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from celery import Celery
 
-from cli.main import app
+from cli.app import app
 from config.celery import make_celery
 from config.queues import QUEUES, SWEEP_TASK
 from config.settings import get_settings

@@ -1,4 +1,4 @@
-"""CLI commands for staff, the outbox and reminders."""
+"""CLI commands for staff, the outbox list, reminders and duties done by hand."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy import select
 
-from cli.main import _ctx, outbox_app, reminders_app, staff_app
+from cli.app import AsStaff, actor_for, cli_context, duties_app, outbox_app, reminders_app, staff_app
 from cli.output import emit_json, emit_table
-from workflow import reminders, staff
+from services import queries
+from services.actors import SYSTEM
+from services.casework import acknowledge_reminder, record_duty_done
+from services.people import identify, import_staff
 from workflow.errors import CaseloopError
-from workflow.model import Case
-from workflow.outbox import OutboxMessage, Status
 
 
 @staff_app.command("import")
@@ -22,11 +22,11 @@ def staff_import(
     file: Annotated[Path, typer.Argument(help="CSV with the header id,name,email,role,team,manager_id.")],
 ) -> None:
     """Add or update staff (an idempotent upsert). Exits 1 if any row was rejected."""
-    c = _ctx(ctx)
+    c = cli_context(ctx)
     if not file.is_file():
         raise CaseloopError(f"{file}: no such file")
-    with c.runtime() as rt, rt.db.transaction() as session, file.open(encoding="utf-8", newline="") as f:
-        report = staff.import_csv(session, f, c.clock())
+    with c.runtime() as rt, file.open(encoding="utf-8", newline="") as f:
+        report = import_staff(rt, SYSTEM, f, c.clock())
     for reason in report.rejected:
         typer.echo(f"rejected: {reason}", err=True)
     typer.echo(
@@ -43,32 +43,11 @@ def outbox_list(
     case: Annotated[str | None, typer.Option("--case", help="Only messages about this case.")] = None,
     status: Annotated[str | None, typer.Option("--status", help="Only messages in this status.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_staff: AsStaff = None,
 ) -> None:
     """Outgoing messages, newest first. Failed and unknown ones need a person."""
-    if status is not None and status not in {s.value for s in Status}:
-        raise CaseloopError(f"--status: {status!r} is not one of {', '.join(s.value for s in Status)}")
-    with _ctx(ctx).runtime() as rt, rt.db.transaction() as session:
-        query = select(OutboxMessage, Case.ref).outerjoin(Case, Case.id == OutboxMessage.case_id)
-        if case is not None:
-            query = query.where(Case.ref == case)
-        if status is not None:
-            query = query.where(OutboxMessage.status == status)
-        rows = [
-            {
-                "id": m.id,
-                "case": ref,
-                "kind": m.kind,
-                "recipient_role": m.recipient_role,
-                "recipient": m.recipient,
-                "channel": m.channel,
-                "status": m.status,
-                "attempts": m.attempts,
-                "created": m.created_at.isoformat(),
-                "sent": m.sent_at.isoformat() if m.sent_at else None,
-                "last_error": m.last_error,
-            }
-            for m, ref in session.execute(query.order_by(OutboxMessage.id.desc()))
-        ]
+    with cli_context(ctx).runtime() as rt:
+        rows = queries.outbox(rt, actor_for(rt, as_staff), case, status)
     if as_json:
         emit_json(rows)
     else:
@@ -87,7 +66,21 @@ def reminders_ack(
     note: Annotated[str | None, typer.Option("--note", help="What you are doing about it.")] = None,
 ) -> None:
     """Acknowledge a reminder: no repeats to you for that clock until it escalates further."""
-    c = _ctx(ctx)
-    with c.runtime() as rt, rt.db.transaction() as session:
-        ack = reminders.acknowledge(session, reminder_id, by, note, c.clock())
-    typer.echo(f"acknowledged reminder {reminder_id} (acknowledgement {ack.id})")
+    c = cli_context(ctx)
+    with c.runtime() as rt:
+        ack = acknowledge_reminder(rt, identify(rt, by), reminder_id, note, c.clock())
+    typer.echo(f"acknowledged reminder {reminder_id} (acknowledgement {ack.acknowledgement})")
+
+
+@duties_app.command("done")
+def duties_done(
+    ctx: typer.Context,
+    case: Annotated[str, typer.Argument(help="The case reference.")],
+    duty: Annotated[str, typer.Argument(help="The duty's name, from the policy.")],
+    by: Annotated[str, typer.Option("--by", help="Your staff id.")],
+) -> None:
+    """Record a duty done by hand (a referrer phoned): its clock stops, its unsent letters go no more."""
+    c = cli_context(ctx)
+    with c.runtime() as rt:
+        recorded = record_duty_done(rt, identify(rt, by), case, duty, c.clock())
+    typer.echo(f"recorded {duty} on {case} as done" if recorded else f"{duty} on {case} was already recorded")

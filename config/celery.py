@@ -22,12 +22,14 @@ def broker_options(settings: Settings) -> tuple[str, dict[str, Any]]:
     if settings.broker_url:
         return settings.broker_url, {"visibility_timeout": settings.broker_visibility_timeout}
     folder = settings.broker_dir.resolve()
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     return "filesystem://", {
         "data_folder_in": str(folder / "queue"),
         "data_folder_out": str(folder / "queue"),
         "processed_folder": str(folder / "processed"),
+        # kombu keeps its exchange tables here; by default it would write ./control wherever it runs.
+        "control_folder": str(folder / "control"),
         "store_processed": False,
         # Files are polled: a short interval keeps a backlog of letters moving on one machine.
         "polling_interval": 0.1,

@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     # A message left `sending` longer than this is reconciled; it must outlast any live send.
     sending_timeout: int = Field(default=600, ge=3, description="Seconds before a send is stale.")
     redispatch_after: int = Field(default=300, ge=1, description="Re-dispatch a queued message, seconds.")
+    claim_batch: int = Field(default=500, ge=1, description="Messages one sweep hands out at most.")
     max_attempts: int = Field(default=6, ge=1, le=50, description="Delivery tries before failing.")
     retry_base_seconds: float = Field(default=30.0, gt=0, description="First retry back-off.")
 

@@ -2,114 +2,39 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from functools import cached_property
-
 from sqlalchemy import inspect, text
-from sqlalchemy.orm import Session
 
-from config.council import load_council
 from config.policy import load_policy
 from config.settings import Settings
-from letters.catalogue import Catalogue
-from letters.channels import Channel, FileChannel, SmtpChannel
-from letters.delivery import Deliverer, Renderer, RetryPolicy
-from letters.digest import DigestRenderer
-from letters.letters_renderer import LetterRenderer
-from letters.notify import NotifyEmailChannel, NotifyLetterChannel
-from letters.printing import PrintChannel
-from letters.rendering import Templates
-from letters.sweep import SweepReport, SweepTimings, run_sweep
+from messaging.channels import Channel, FileChannel, SmtpChannel
+from messaging.channels.notify import NotifyEmailChannel, NotifyLetterChannel
+from messaging.channels.printing import PrintChannel
 from migrations import current_head
+from services.handlers import handlers
+from services.runtime import Runtime, SweepTimings
+from workflow.bus import HANDLERS
 from workflow.clocks import Rulebook
 from workflow.db import Database
 from workflow.errors import CaseloopError
-from workflow.fulfilment import letter_failed, letter_sent
-from workflow.outbox import OutboxMessage
-from workflow.reminders import DIGEST_KIND
 from workflow.timeutil import Clock, utc_now
+
+__all__ = ["Runtime", "SweepTimings", "build_channels", "build_runtime", "check_schema", "letter_channels"]
 
 
 class SchemaNotReady(CaseloopError):
     """The database has not been migrated to this version of caseloop."""
 
 
-@dataclass
-class Runtime:
-    settings: Settings
-    db: Database
-    book: Rulebook
-    channels: dict[str, Channel]
-    clock: Clock = field(default=utc_now)
-
-    @cached_property
-    def catalogue(self) -> Catalogue:
-        return Catalogue().load()
-
-    @cached_property
-    def letters(self) -> LetterRenderer:
-        council = load_council(self.settings.council_file)
-        return LetterRenderer(self.catalogue, council, self.book, self.settings.pdf_cache_dir, self.clock)
-
-    def on_sent(self, session: Session, message: OutboxMessage, at: datetime) -> None:
-        letter_sent(session, self.book, message, at)
-
-    def on_failed(self, session: Session, message: OutboxMessage, at: datetime, why: str) -> None:
-        letter_failed(session, self.book, message, at, why)
-
-    def sweep(self, now: datetime) -> SweepReport:
-        return run_sweep(
-            self.db,
-            self.book,
-            self.channels,
-            self.staff_channel,
-            self.timings,
-            now,
-            on_sent=self.on_sent,
-            on_failed=self.on_failed,
+def check_schema(rt: Runtime) -> None:
+    head = current_head()
+    with rt.db.engine.connect() as conn:
+        found = None
+        if inspect(conn).has_table("alembic_version"):
+            found = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    if found != head:
+        raise SchemaNotReady(
+            f"the database is at schema {found or 'none'}, caseloop needs {head}: run `caseloop db upgrade`"
         )
-
-    @property
-    def staff_channel(self) -> str:
-        """Emails to staff go by SMTP where it is configured, else to the outbox folder."""
-        return "smtp" if "smtp" in self.channels else "file"
-
-    @property
-    def timings(self) -> SweepTimings:
-        return SweepTimings(
-            sending_timeout=timedelta(seconds=self.settings.sending_timeout),
-            redispatch_after=timedelta(seconds=self.settings.redispatch_after),
-        )
-
-    def deliverer(self) -> Deliverer:
-        letter_keys = self.catalogue.keys()
-        renderers: dict[str, Renderer] = dict.fromkeys(letter_keys, self.letters)
-        renderers[DIGEST_KIND] = DigestRenderer(Templates(), self.book, self.settings.base_url)
-        return Deliverer(
-            db=self.db,
-            channels=self.channels,
-            renderers=renderers,
-            retry=RetryPolicy(self.settings.max_attempts, self.settings.retry_base_seconds),
-            clock=self.clock,
-            on_sent=self.on_sent,
-            on_failed=self.on_failed,
-        )
-
-    def check_schema(self) -> None:
-        head = current_head()
-        with self.db.engine.connect() as conn:
-            found = None
-            if inspect(conn).has_table("alembic_version"):
-                found = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-        if found != head:
-            raise SchemaNotReady(
-                f"the database is at schema {found or 'none'}, caseloop needs {head}: "
-                "run `caseloop db upgrade`"
-            )
-
-    def close(self) -> None:
-        self.db.dispose()
 
 
 def build_channels(settings: Settings) -> dict[str, Channel]:
@@ -144,10 +69,11 @@ def letter_channels(channels: dict[str, Channel]) -> dict[str, str]:
 
 def build_runtime(settings: Settings, clock: Clock = utc_now) -> Runtime:
     channels = build_channels(settings)
+    book = Rulebook.build(load_policy(settings), settings.zone, letter_channels(channels))
     return Runtime(
         settings=settings,
-        db=Database(settings.database_url),
-        book=Rulebook.build(load_policy(settings), settings.zone, letter_channels(channels)),
+        db=Database(settings.database_url, session_info={HANDLERS: handlers(book)}),
+        book=book,
         channels=channels,
         clock=clock,
     )

@@ -1,12 +1,13 @@
-"""Turning a letter's outbox row into what its channel sends: an email, or a posted PDF.
+"""Rendering a letter's outbox row: its recipient's view-model, then text, HTML and the PDF.
 
 The view-model is built afresh from the case when the letter is rendered (the latest address
-wins), and only for the row's audience (:mod:`letters.views`). The template key, its version and
-the content hash are recorded on the row.
+wins), and only for the row's audience (:mod:`letters.views`). Rendering never writes: the
+template version travels with what was rendered, and the relay records it with the attempt.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,17 +15,25 @@ from sqlalchemy.orm import Session
 
 from letters.catalogue import Catalogue, RenderedLetter
 from letters.council import Council
-from letters.email import OUTBOX_ID_HEADER, REFERENCE_HEADER, OutgoingEmail
-from letters.letter import OutgoingLetter
 from letters.pdf import render_pdf
 from letters.rendering import RenderError
 from letters.views import family_view, referrer_view, school_view
 from workflow.clocks import Rulebook
-from workflow.duties import hold_reasons
 from workflow.model import Case
-from workflow.outbox import OutboxMessage
 from workflow.staff import Staff
 from workflow.timeutil import Clock
+
+
+@dataclass(frozen=True)
+class LetterOrder:
+    """Which letter to render for whom: the parts of an outbox row that rendering reads."""
+
+    id: int
+    kind: str  # the template key
+    case_id: int | None
+    recipient_role: str  # family | referrer | school
+    recipient: str  # a household member's id, "referrer" or "school"
+    medium: str  # email | post
 
 
 class LetterRenderer:
@@ -34,14 +43,14 @@ class LetterRenderer:
         self.catalogue, self.council, self.book = catalogue, council, book
         self.pdf_cache, self.clock = pdf_cache, clock
 
-    def view(self, session: Session, row: OutboxMessage) -> dict[str, Any]:
+    def view(self, session: Session, row: LetterOrder) -> dict[str, Any]:
         """The view-model for ``row``'s recipient: all its template may see."""
         view = self._view(session, row)
-        if row.payload.get("medium") == "email":
+        if row.medium == "email":
             view["council"]["logo"] = ""  # an email cannot show a file from the council's server
         return view
 
-    def _view(self, session: Session, row: OutboxMessage) -> dict[str, Any]:
+    def _view(self, session: Session, row: LetterOrder) -> dict[str, Any]:
         case = session.get(Case, row.case_id) if row.case_id is not None else None
         if case is None:
             raise RenderError(f"outbox {row.id}: the letter has no case")
@@ -61,45 +70,10 @@ class LetterRenderer:
             return school_view(case, self.council, today, worker_name)
         raise RenderError(f"outbox {row.id}: no letters for recipient role {row.recipient_role!r}")
 
-    def render(self, session: Session, row: OutboxMessage) -> tuple[RenderedLetter, dict[str, Any]]:
+    def render(self, session: Session, row: LetterOrder) -> tuple[RenderedLetter, dict[str, Any]]:
         view = self.view(session, row)
-        rendered = self.catalogue.render(row.kind, view)
-        row.template_version = rendered.version
-        return rendered, view
+        return self.catalogue.render(row.kind, view), view
 
     def pdf(self, rendered: RenderedLetter) -> bytes:
         assets = Path(self.council.logo).resolve().parent if self.council.logo else None
         return render_pdf(rendered.html, self.pdf_cache, assets=assets)
-
-    def __call__(self, session: Session, row: OutboxMessage) -> OutgoingEmail | OutgoingLetter:
-        """The letter to send. A last check before anything goes: on a case that now needs review
-        (domestic abuse, a confidential address), an unapproved letter is held, not sent."""
-        case = session.get(Case, row.case_id) if row.case_id is not None else None
-        if case is not None and not row.payload.get("approved_by"):
-            reasons = hold_reasons(case)
-            if reasons:
-                raise RenderError(f"outbox {row.id}: held for review: {'; '.join(reasons)}")
-        rendered, view = self.render(session, row)
-        if row.payload.get("medium") == "email":
-            return OutgoingEmail(
-                to=row.address,
-                subject=rendered.subject,
-                text=rendered.text,
-                html=rendered.html,
-                message_id=f"<letter.{row.id}@caseloop>",
-                headers={OUTBOX_ID_HEADER: str(row.id), REFERENCE_HEADER: row.idempotency_key},
-            )
-        recipient = view["recipient"]
-        lines = tuple(recipient.get("address_lines") or ())
-        if not lines:
-            raise RenderError(f"outbox {row.id}: a posted letter needs an address")
-        return OutgoingLetter(
-            key=str(row.id),
-            reference=row.idempotency_key,
-            recipient_name=str(recipient.get("name") or ""),
-            address_lines=lines,
-            subject=rendered.subject,
-            text=rendered.text,
-            html=rendered.html,
-            pdf=self.pdf(rendered),
-        )

@@ -16,14 +16,15 @@ from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from letters.rendering import RenderError
+from workflow.errors import CaseloopError
 
 # PDF/UA-1: tagged structure, document title and language, for screen readers.
 ACCESSIBLE_VARIANT = "pdf/ua-1"
 
 
-class PdfError(RenderError):
-    """WeasyPrint could not make the PDF; the message says why."""
+class PdfError(CaseloopError):
+    """WeasyPrint could not make the PDF; the message says why. Not a :class:`RenderError`: the
+    letter itself is sound (a time limit, a font missing for now), so the attempt is retried."""
 
 
 def cache_path(html: str, cache_dir: Path) -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from alembic import context
 
 import workflow.model
-import workflow.outbox
 import workflow.reminders
 import workflow.staff  # noqa: F401
 from workflow.db import Base, make_engine

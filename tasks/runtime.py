@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 
 from config.settings import get_settings
-from config.wiring import Runtime, build_runtime
+from config.wiring import build_runtime
+from services.runtime import Runtime
 
 _lock = threading.Lock()
 _runtime: Runtime | None = None

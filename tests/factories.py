@@ -70,10 +70,11 @@ def instant(text: str) -> datetime:
 
 
 def import_events(rt: Any, *events: dict[str, Any], now: str, source: str = "t.jsonl") -> Any:
-    """Import ``events`` as one JSON Lines file through ``workflow.intake`` at ``now``."""
-    from workflow import intake
+    """Import ``events`` as one JSON Lines file through ``services.intake`` at ``now``."""
+    from services import intake
+    from services.actors import SYSTEM
 
-    return intake.import_lines(rt.db, rt.book, jsonl(*events), source, instant(now))
+    return intake.import_events(rt, SYSTEM, jsonl(*events), source, instant(now))
 
 
 def clocks_by_name(rt: Any, case: str, now: str) -> dict[str, dict[str, Any]]:
@@ -86,10 +87,10 @@ def clocks_by_name(rt: Any, case: str, now: str) -> dict[str, dict[str, Any]]:
 
 
 def case_view(rt: Any, case: str, now: str) -> dict[str, Any]:
-    from workflow import queries
+    from services import queries
+    from services.actors import SYSTEM
 
-    with rt.db.transaction() as session:
-        return queries.case_view(session, rt.book, case, instant(now))
+    return queries.case(rt, SYSTEM, case, instant(now))
 
 
 def history_of(rt: Any, case: str, kind: str | None = None) -> list[Any]:
@@ -147,18 +148,22 @@ def front_door_staff() -> list[str]:
 
 
 def import_staff(rt: Any, *rows: str, now: str = "2026-01-05") -> Any:
-    """Import ``rows`` (default: the front-door team) through ``workflow.staff.import_csv``."""
-    from workflow import staff
+    """Import ``rows`` (default: the front-door team) through ``services.people.import_staff``."""
+    from services.actors import SYSTEM
+    from services.people import import_staff
 
-    with rt.db.transaction() as session:
-        return staff.import_csv(session, staff_csv(*(rows or front_door_staff())), instant(now))
+    return import_staff(rt, SYSTEM, staff_csv(*(rows or front_door_staff())), instant(now))
 
 
 def sweep(rt: Any, now: datetime) -> Any:
-    """One pass of ``letters.sweep.run_sweep`` at ``now``, with the runtime's channels."""
-    from letters.sweep import run_sweep
+    """One pass of ``services.sweep.sweep`` at ``now``, then its confirmations and status reads
+    in this process (as ``caseloop tick`` runs them)."""
+    from services import sweep as sweeping
+    from services.actors import SYSTEM
 
-    return run_sweep(rt.db, rt.book, rt.channels, rt.staff_channel, rt.timings, now)
+    report = sweeping.sweep(rt, SYSTEM, now)
+    sweeping.follow_up(rt, SYSTEM, report, now)
+    return report
 
 
 # Letters (issue 4): runtimes on a clock the test moves, a real SMTP server, and the outbox read back.
@@ -231,8 +236,8 @@ def letters_of(rt: Any, case: str) -> list[Any]:
     """The case's letters (outbox rows with a duty), oldest first."""
     from sqlalchemy import select
 
+    from messaging.outbox import OutboxMessage
     from workflow.model import Case
-    from workflow.outbox import OutboxMessage
 
     with rt.db.transaction() as session:
         query = (
@@ -254,7 +259,7 @@ def audit_of(rt: Any, outbox_id: int) -> list[tuple[str, str, str | None]]:
     """The message's audit trail: (action, by, note), oldest first."""
     from sqlalchemy import select
 
-    from workflow.outbox import OutboxAudit
+    from messaging.outbox import OutboxAudit
 
     with rt.db.transaction() as session:
         rows = session.scalars(
@@ -264,7 +269,58 @@ def audit_of(rt: Any, outbox_id: int) -> list[tuple[str, str, str | None]]:
 
 
 def sweep_and_deliver(rt: Any, now: datetime) -> dict[int, str]:
-    """One ``Runtime.sweep`` at ``now`` (the runtime's clock set to it), then every claimed message
+    """One sweep at ``now`` (the runtime's clock set to it), then every claimed message
     delivered by ``Runtime.deliverer``: what happened to each, by outbox id."""
     rt.clock.now = now
-    return {oid: rt.deliverer().deliver(oid) for oid in rt.sweep(now).to_deliver}
+    return {oid: rt.deliverer().deliver(oid) for oid in sweep(rt, now).to_deliver}
+
+
+# Use cases on behalf of a member of staff, through the services as the CLI calls them.
+
+
+def approve(rt: Any, outbox_id: int, staff_id: str, note: str | None, now: datetime) -> None:
+    from services.letters import approve_letter
+    from services.people import identify
+
+    approve_letter(rt, identify(rt, staff_id), outbox_id, note, now)
+
+
+def reject(rt: Any, outbox_id: int, staff_id: str, reason: str, now: datetime) -> None:
+    from services.letters import reject_letter
+    from services.people import identify
+
+    reject_letter(rt, identify(rt, staff_id), outbox_id, reason, now)
+
+
+def acknowledge(rt: Any, item_id: int, staff_id: str, note: str | None, now: datetime) -> Any:
+    from services.casework import acknowledge_reminder
+    from services.people import identify
+
+    return acknowledge_reminder(rt, identify(rt, staff_id), item_id, note, now)
+
+
+def update_clocks(rt: Any, now: datetime, book: Any = None) -> Any:
+    """Recalculate and mark breaches at ``now`` (under ``book`` instead of the runtime's, if given)."""
+    from dataclasses import replace
+
+    from services.actors import SYSTEM
+    from services.sweep import update_clocks as update
+
+    return update(replace(rt, book=book) if book is not None else rt, SYSTEM, now)
+
+
+def reconcile(rt: Any, channels: Any, now: datetime, timeout: Any) -> dict[str, int]:
+    """Settle stale sends (the sweep's step) and confirm the ``unknown`` ones with ``channels``
+    (the confirmation task's step), as one pass would: counts of each outcome."""
+    from collections import Counter
+
+    from messaging.reconcile import confirm_unknown, settle_stale
+
+    with rt.db.transaction() as session:
+        settled = settle_stale(session, now, timeout, rt.settings.max_attempts)
+    asked = Counter(confirm_unknown(rt.db, channels, i, now) for i in settled.unknown)
+    return {
+        "requeued": settled.requeued + asked["requeued"],
+        "confirmed": asked["confirmed"],
+        "unknown": len(settled.unknown) - asked["requeued"] - asked["confirmed"],
+    }

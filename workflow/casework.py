@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -11,7 +10,16 @@ from sqlalchemy.orm import Session
 from workflow import clocks, duties
 from workflow.census import DOMESTIC_ABUSE_FACTORS, Flag
 from workflow.errors import UnknownCase
-from workflow.events import Event, ReferralReceived
+from workflow.events import (
+    AssessmentCompleted,
+    CaseClosed,
+    DecisionMade,
+    Event,
+    HouseholdUpdated,
+    ReferralReceived,
+    ReferrerUpdated,
+    WorkerAllocated,
+)
 from workflow.history import record
 from workflow.lifecycle import CaseFacts, State, resolve
 from workflow.model import Case
@@ -30,11 +38,19 @@ def facts_of(case: Case | None, ref: str) -> CaseFacts:
     )
 
 
-def apply(session: Session, book: clocks.Rulebook, event: Event, received_id: int | None) -> Case:
+def apply(
+    session: Session,
+    book: clocks.Rulebook,
+    event: Event,
+    received_id: int | None,
+    *,
+    by_caseloop: bool = False,
+) -> Case:
     """Apply ``event`` to its case inside the caller's transaction, or raise an ``EventRejected``.
 
     The case row is locked (``FOR UPDATE`` on PostgreSQL; SQLite transactions already hold the
-    write lock) so two importers cannot interleave on one case.
+    write lock) so two importers cannot interleave on one case. ``by_caseloop`` marks an event
+    caseloop records for itself (:mod:`workflow.fulfilment`), never one from the integration feed.
     """
     case = session.scalar(select(Case).where(Case.ref == event.case).with_for_update())
     if case is None and event.type != "referral.received":
@@ -58,7 +74,7 @@ def apply(session: Session, book: clocks.Rulebook, event: Event, received_id: in
     if case.state != before:
         record(session, case, "state.changed", event.at, received_id, before=before, after=case.state)
     clocks.apply_event(session, book, case, event, received_id)
-    duties.on_event(session, book, case, event, received_id)
+    duties.on_event(session, book, case, event, received_id, by_caseloop=by_caseloop)
     return case
 
 
@@ -91,21 +107,21 @@ def _open_episode(session: Session, case: Case | None, event: ReferralReceived) 
     return case
 
 
-def _record_facts(case: Case, event: Any) -> None:
-    match event.type:
-        case "worker.allocated":
+def _record_facts(case: Case, event: Event) -> None:
+    match event:
+        case WorkerAllocated():
             case.worker = event.worker
-        case "decision.made":
+        case DecisionMade():
             case.decision = event.outcome
-        case "assessment.completed":
+        case AssessmentCompleted():
             case.assessment_completed = True
             case.factors = sorted(set(event.factors))
             if DOMESTIC_ABUSE_FACTORS & set(event.factors):
                 case.flags = sorted({*case.flags, Flag.DOMESTIC_ABUSE.value})
-        case "household.updated":
+        case HouseholdUpdated():
             case.household = [p.model_dump(mode="json") for p in event.household]
-        case "referrer.updated":
+        case ReferrerUpdated():
             case.referrer = event.referrer.model_dump(mode="json")
             case.referral_source = event.referrer.source
-        case "case.closed":
+        case CaseClosed():
             case.closed_at, case.closure_reason = event.at, event.reason

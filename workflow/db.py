@@ -1,8 +1,10 @@
 """The database: engine set-up for SQLite and PostgreSQL, the UTC column type, and transactions.
 
 SQLite is the embedded default. It has no row locks (SQLAlchemy drops ``FOR UPDATE`` there), so
-every transaction starts with ``BEGIN IMMEDIATE``, taking the write lock up front, with WAL and a
-busy timeout so readers are not blocked and writers queue instead of failing.
+every writing transaction starts with ``BEGIN IMMEDIATE``, taking the write lock up front, with WAL
+and a busy timeout so readers are not blocked and writers queue instead of failing. A reading
+transaction (:meth:`Database.reading`) starts with a plain ``BEGIN`` and ``query_only``, so it
+never takes the write lock and cannot write; on PostgreSQL it is ``READ ONLY``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_ONLY = "caseloop_read_only"  # the execution option that marks a reading transaction
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -54,7 +57,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
         _sqlite_rules(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    if parsed.get_backend_name() == "postgresql":
+        _postgres_rules(engine)
+    return engine
 
 
 def _sqlite_rules(engine: Engine) -> None:
@@ -71,16 +77,34 @@ def _sqlite_rules(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("PRAGMA query_only = ON")
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("PRAGMA query_only = OFF")
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _postgres_rules(engine: Engine) -> None:
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("SET TRANSACTION READ ONLY")
 
 
 class Database:
-    """An engine and its sessions. ``transaction()`` is the unit of work: commit or roll back."""
+    """An engine and its sessions: ``transaction()`` writes (commit or roll back), ``reading()``
+    only reads. ``session_info`` is given to every session (the bus's handlers, see
+    :mod:`workflow.bus`)."""
 
-    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+    def __init__(self, url: str, *, session_info: dict[str, Any] | None = None, **engine_kwargs: Any) -> None:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.session_info: dict[str, Any] = session_info if session_info is not None else {}
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False, info=self.session_info)
+        self._readers = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False, info=self.session_info
+        )
 
     @property
     def dialect(self) -> str:
@@ -90,6 +114,13 @@ class Database:
     def transaction(self) -> Iterator[Session]:
         """One transaction: committed when the block ends, rolled back if it raises."""
         with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A transaction that only reads: never writes, and on SQLite never takes the write lock.
+        Closing the session ends it (there is nothing to commit); rows read stay readable."""
+        with self._readers() as session:
             yield session
 
     def session(self) -> Session:

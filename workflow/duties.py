@@ -1,4 +1,4 @@
-"""Duties: the letters a transition makes owed, created as outbox rows in the same transaction.
+"""Duties: the letters a transition makes owed, announced as :class:`LetterOwed` in its transaction.
 
 For every duty of the policy that an accepted event fires, one letter per recipient:
 
@@ -9,8 +9,9 @@ For every duty of the policy that an accepted event fires, one letter per recipi
 
 A case with domestic abuse (a flag, or assessment factors 3A–3C) or with a confidential address
 in the household holds every letter for a worker's review: such letters are never sent
-automatically. A letter's key is the duty, the event and the recipient, so a replayed or retried
-event cannot owe a letter twice. When the last letter of a duty is sent the duty's clock stops.
+automatically. Messaging turns each announcement into an outbox row keyed by the duty, the event
+and the recipient, so a replayed or retried event cannot owe a letter twice. When the last letter
+of a duty is sent the duty's clock stops (:mod:`workflow.fulfilment`).
 """
 
 from __future__ import annotations
@@ -22,14 +23,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from workflow.bus import publish
 from workflow.census import DOMESTIC_ABUSE_FACTORS, SCHOOL_SOURCES, Flag
 from workflow.clocks import ACTIVE, ClockStatus, Rulebook, matches
+from workflow.events import DutyFulfilled, Event
+from workflow.happened import DutyDoneByHand, LetterOwed, RiskCameToLight
 from workflow.history import record
 from workflow.model import Case, ClockRow
-from workflow.outbox import OutboxMessage, Status, audit
 from workflow.policy import DutyRule
 
-SYSTEM = "caseloop"
 # The events that can reveal domestic abuse (factors 3A–3C) or a confidential address.
 HOLD_CHANGING_EVENTS = frozenset({"assessment.completed", "household.updated"})
 
@@ -120,15 +122,22 @@ def on_event(
     session: Session,
     book: Rulebook,
     case: Case,
-    event: Any,
+    event: Event,
     received_id: int | None,
-) -> list[OutboxMessage]:
-    """Create the letters the event makes owed (once: their keys are unique)."""
-    if event.type == "duty.fulfilled" and not str(event.id).startswith(f"{SYSTEM}:"):
-        _cancel_unsent(session, case, event, received_id)
+    *,
+    by_caseloop: bool = False,
+) -> None:
+    """Announce the letters the event makes owed, and what it changes for letters still waiting.
+
+    ``by_caseloop`` marks the events caseloop records for itself (a duty whose letters went):
+    only a council's own ``duty.fulfilled`` cancels letters not yet sent.
+    """
+    if isinstance(event, DutyFulfilled) and not by_caseloop:
+        publish(session, DutyDoneByHand(case, event.duty, event.id, event.at, received_id))
     if event.type in HOLD_CHANGING_EVENTS:
-        _hold_queued(session, case, event, received_id)
-    created: list[OutboxMessage] = []
+        reasons = hold_reasons(case)
+        if reasons:
+            publish(session, RiskCameToLight(case, tuple(reasons), event.at, received_id))
     for duty in book.policy.duties:
         if not any(matches(t, event, case) for t in duty.after):
             continue
@@ -139,48 +148,16 @@ def on_event(
             # Nobody can be told (an anonymous referrer, no one safe to contact): the duty is moot.
             _cancel_clock(session, book, case, duty.name, event, received_id, "; ".join(skipped))
             continue
-        holds = hold_reasons(case)
+        holds = tuple(hold_reasons(case))
         for who in found:
-            key = f"{duty.name}:{event.id}:{who.key}"
-            if session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)):
-                continue
-            message = OutboxMessage(
-                idempotency_key=key,
-                kind=who.template,
-                case_id=case.id,
-                recipient_role=who.role,
-                recipient=who.key,
-                address=who.address,
-                channel=book.letter_channels[who.medium],
-                status=Status.HELD.value if holds else Status.QUEUED.value,
-                office_hours_only=False,
-                attempts=0,
-                next_attempt_at=event.at,
-                created_at=event.at,
-                duty=duty.name,
-                source_event=event.id,
-                payload={"medium": who.medium, "episode": case.episode, "hold_reasons": holds},
+            channel = book.letter_channels[who.medium]
+            publish(
+                session, LetterOwed(case, duty.name, who, channel, event.id, event.at, received_id, holds)
             )
-            session.add(message)
-            session.flush()
-            if holds:
-                audit(session, message.id, "held", SYSTEM, event.at, "; ".join(holds))
-            record(
-                session,
-                case,
-                "letter.created",
-                event.at,
-                received_id,
-                outbox=message.id,
-                duty=duty.name,
-                status=message.status,
-            )
-            created.append(message)
-    return created
 
 
 def _cancel_clock(
-    session: Session, book: Rulebook, case: Case, name: str, event: Any, received_id: int | None, why: str
+    session: Session, book: Rulebook, case: Case, name: str, event: Event, received_id: int | None, why: str
 ) -> None:
     clock = session.scalar(
         select(ClockRow).where(
@@ -206,66 +183,12 @@ def _cancel_clock(
     )
 
 
-def _hold_queued(session: Session, case: Case, event: Any, received_id: int | None) -> None:
-    """Domestic abuse or a confidential address has just become known: letters still waiting to
-    go are held for review too (those a person already approved stay approved)."""
-    reasons = hold_reasons(case)
-    if not reasons:
-        return
-    waiting = session.scalars(
-        select(OutboxMessage)
-        .where(OutboxMessage.case_id == case.id, OutboxMessage.status == Status.QUEUED.value)
-        .with_for_update()
-    ).all()
-    for message in waiting:
-        if message.payload.get("approved_by"):
-            continue
-        message.status = Status.HELD.value
-        message.payload = {**message.payload, "hold_reasons": reasons}
-        audit(session, message.id, "held", SYSTEM, event.at, "; ".join(reasons))
-        record(session, case, "letter.held", event.at, received_id, outbox=message.id, duty=message.duty)
-
-
-def _cancel_unsent(session: Session, case: Case, event: Any, received_id: int | None) -> None:
-    """The council recorded the duty done by other means: letters not yet gone are not owed."""
-    waiting = session.scalars(
-        select(OutboxMessage)
-        .where(
-            OutboxMessage.case_id == case.id,
-            OutboxMessage.duty == event.duty,
-            OutboxMessage.status.in_([Status.QUEUED.value, Status.HELD.value]),
-        )
-        .with_for_update()
-    ).all()
-    for message in waiting:
-        message.status = Status.CANCELLED.value
-        audit(
-            session, message.id, "cancelled", SYSTEM, event.at, f"duty recorded as done by event {event.id}"
-        )
-        record(session, case, "letter.cancelled", event.at, received_id, outbox=message.id, duty=event.duty)
-
-
-def duty_done(session: Session, message: OutboxMessage) -> bool:
-    """Whether ``message`` was the last of its duty's letters still to go, and one was sent."""
-    if message.duty is None:
-        return False
-    siblings = session.scalars(
-        select(OutboxMessage.status).where(
-            OutboxMessage.case_id == message.case_id,
-            OutboxMessage.duty == message.duty,
-            OutboxMessage.source_event == message.source_event,
-        )
-    ).all()
-    # Rejected or failed letters leave the duty owed: someone must reach that person another way.
-    return Status.SENT.value in siblings and all(s in (Status.SENT, Status.CANCELLED) for s in siblings)
-
-
-def fulfilment_event(message: OutboxMessage, case: Case, at: datetime) -> dict[str, Any]:
+def fulfilment_event(duty: str, source_event: str, case: Case, at: datetime) -> dict[str, Any]:
     """The ``duty.fulfilled`` event caseloop records for itself when a duty's letters have gone."""
     return {
-        "id": f"caseloop:{message.duty}:{message.source_event}",
+        "id": f"caseloop:{duty}:{source_event}",
         "case": case.ref,
         "type": "duty.fulfilled",
         "at": at.isoformat(),
-        "duty": message.duty,
+        "duty": duty,
     }

@@ -9,7 +9,28 @@ class CaseloopError(Exception):
     """Base of every error caseloop raises on purpose."""
 
 
-class PolicyError(CaseloopError):
+# One subclass per kind of answer, so every entry point maps them the same way (the web to
+# 403/404/409/422, the CLI to one line on stderr) and metrics can count them by kind.
+
+
+class Forbidden(CaseloopError):
+    """The actor is known but may not do this (403). Never raised for a case the actor may not
+    see: that is :class:`NotFound`, word for word as for a case that does not exist."""
+
+
+class NotFound(CaseloopError):
+    """A case, message, event or other record named does not exist, or the actor may not see it (404)."""
+
+
+class Conflict(CaseloopError):
+    """The request is well formed but the record's current state does not allow it (409)."""
+
+
+class Invalid(CaseloopError):
+    """The input itself is wrong; the message names what and why (422)."""
+
+
+class PolicyError(Invalid):
     """The policy file (clocks, calendar, reminders) is not usable; the message names the key."""
 
 
@@ -24,7 +45,7 @@ class RejectionKind(StrEnum):
         return self is not RejectionKind.MALFORMED
 
 
-class EventRejected(CaseloopError):
+class EventRejected(Invalid):
     """An incoming event was refused. It names the field and the rule; the line is added on import."""
 
     kind: RejectionKind = RejectionKind.MALFORMED
@@ -57,5 +78,9 @@ class CensusRuleBroken(EventRejected):
     kind = RejectionKind.CENSUS_RULE
 
 
-class NotFound(CaseloopError):
-    """A case, event or other record named by a user does not exist."""
+class ReceivedStatus(StrEnum):
+    """What became of a received event."""
+
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"  # kept; retried if its order could explain it
+    DISMISSED = "dismissed"  # a rejection a person set aside for good, with who and why

@@ -15,36 +15,37 @@ from sqlalchemy.orm import Session
 
 from workflow import casework
 from workflow.clocks import Rulebook
-from workflow.duties import duty_done, fulfilment_event
+from workflow.duties import fulfilment_event
+from workflow.errors import ReceivedStatus
 from workflow.events import validate_event
 from workflow.model import Case, ReceivedEvent
-from workflow.outbox import OutboxMessage
 
 SOURCE = "caseloop"
 
 
-def letter_sent(session: Session, book: Rulebook, message: OutboxMessage, at: datetime) -> bool:
-    """Record the duty as fulfilled if ``message`` was its last letter to go. True if it did."""
-    if message.case_id is None or not duty_done(session, message):
-        return False
-    case = session.get(Case, message.case_id)
+def duty_letters_sent(
+    session: Session, book: Rulebook, case_id: int, duty: str, source_event: str, at: datetime
+) -> bool:
+    """Record ``duty`` (owed because of ``source_event``) as fulfilled: its letters have gone.
+    True if this recorded it, False if it was recorded before."""
+    case = session.get(Case, case_id)
     assert case is not None
-    return _record(session, book, case, fulfilment_event(message, case, at), at)
+    return _record(session, book, case, fulfilment_event(duty, source_event, case, at), at)
 
 
-def letter_failed(session: Session, book: Rulebook, message: OutboxMessage, at: datetime, why: str) -> bool:
+def letter_failed(
+    session: Session, book: Rulebook, case_id: int, outbox_id: int, duty: str, at: datetime, why: str
+) -> bool:
     """A letter failed for good or came back: the worker gets a task (the ``failed_letter`` clock)."""
-    if message.case_id is None or message.duty is None:
-        return False
-    case = session.get(Case, message.case_id)
+    case = session.get(Case, case_id)
     assert case is not None
     data = {
-        "id": f"{SOURCE}:failed:{message.id}",
+        "id": f"{SOURCE}:failed:{outbox_id}",
         "case": case.ref,
         "type": "letter.failed",
         "at": at.isoformat(),
-        "outbox": message.id,
-        "duty": message.duty,
+        "outbox": outbox_id,
+        "duty": duty,
         "why": why[:500] or "failed",
     }
     return _record(session, book, case, data, at)
@@ -60,7 +61,7 @@ def _record(session: Session, book: Rulebook, case: Case, data: dict[str, object
         type=str(data["type"]),
         occurred_at=at,
         raw=json.dumps(data),
-        status="accepted",
+        status=ReceivedStatus.ACCEPTED.value,
         source=SOURCE,
         line_no=0,
         attempts=1,
@@ -69,5 +70,5 @@ def _record(session: Session, book: Rulebook, case: Case, data: dict[str, object
     )
     session.add(row)
     session.flush()
-    casework.apply(session, book, validate_event(data), row.id)
+    casework.apply(session, book, validate_event(data), row.id, by_caseloop=True)
     return True

@@ -3,7 +3,8 @@
 A line is accepted, skipped as a duplicate (its ``id`` was seen before), or rejected with a
 reason naming the line, the field and the rule. Rejected lines stay in ``received_events``.
 Those rejected for the order they came in (an unknown case, a state that has not been reached
-yet) are retried, at the end of every import and on demand, oldest event first.
+yet) are retried, at the end of every import and on demand, oldest event first. Everything here
+runs in the caller's transaction; :mod:`services.intake` decides where transactions begin and end.
 """
 
 from __future__ import annotations
@@ -18,12 +19,18 @@ from sqlalchemy.orm import Session
 
 from workflow import casework
 from workflow.clocks import Rulebook
-from workflow.db import Database
-from workflow.errors import EventRejected, MalformedEvent, RejectionKind
+from workflow.errors import (
+    Conflict,
+    EventRejected,
+    Invalid,
+    MalformedEvent,
+    NotFound,
+    ReceivedStatus,
+    RejectionKind,
+)
 from workflow.events import parse_line, validate_event
 from workflow.model import ReceivedEvent
 
-BATCH = 200  # lines per transaction: bounded work lost on a crash, and fast enough on SQLite
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
 
@@ -46,39 +53,36 @@ class RetryReport:
 
 
 def import_lines(
-    db: Database, book: Rulebook, lines: Iterable[str], source: str, now: datetime
-) -> ImportReport:
-    """Import JSON Lines from ``source``; then retry what earlier order problems held back."""
-    report = ImportReport()
+    session: Session,
+    book: Rulebook,
+    lines: Iterable[tuple[int, str]],
+    source: str,
+    now: datetime,
+    report: ImportReport,
+) -> list[int]:
+    """Take numbered lines from ``source`` in the caller's transaction (a savepoint per event).
+    Adds to ``report``; returns the ids of the rows this batch rejected."""
     rejected_rows: list[int] = []
-    session = db.session()
-    try:
-        session.begin()
-        for line_no, raw in enumerate(lines, start=1):
-            raw = raw.rstrip("\r\n")
-            if not raw.strip():
-                continue
+    for line_no, raw in lines:
+        raw = raw.rstrip("\r\n")
+        if raw.strip():
             _import_one(session, book, raw, source, line_no, now, report, rejected_rows)
-            if line_no % BATCH == 0:
-                session.commit()
-                session.begin()
-        session.commit()
-    finally:
-        session.close()
-    retry = retry_rejected(db, book, now)
-    report.retried_accepted = retry.accepted
-    if rejected_rows:
-        # Lines of this file that a retry then accepted no longer count as rejected.
-        with db.transaction() as tx:
-            still = set(
-                tx.scalars(
-                    select(ReceivedEvent.id).where(
-                        ReceivedEvent.id.in_(rejected_rows), ReceivedEvent.status == "rejected"
-                    )
+    return rejected_rows
+
+
+def still_rejected(session: Session, row_ids: list[int]) -> set[int]:
+    """Which of these received rows are still rejected (a retry may have accepted some)."""
+    found: set[int] = set()
+    for start in range(0, len(row_ids), 500):
+        found.update(
+            session.scalars(
+                select(ReceivedEvent.id).where(
+                    ReceivedEvent.id.in_(row_ids[start : start + 500]),
+                    ReceivedEvent.status == ReceivedStatus.REJECTED.value,
                 )
             )
-        report.rejected = [r for r, i in zip(report.rejected, rejected_rows, strict=True) if i in still]
-    return report
+        )
+    return found
 
 
 def _import_one(
@@ -111,7 +115,7 @@ def _import_one(
     if previous is not None:
         report.duplicates.append(_duplicate_note(line_no, event.id, previous))
         return
-    row.event_id, row.status, row.accepted_at = event.id, "accepted", now
+    row.event_id, row.status, row.accepted_at = event.id, ReceivedStatus.ACCEPTED.value, now
     try:
         with session.begin_nested():
             session.add(row)
@@ -133,7 +137,7 @@ def _fresh(row: ReceivedEvent) -> ReceivedEvent:
     """A new row with the received fields of ``row`` (the savepoint that held it rolled back)."""
     return ReceivedEvent(
         event_id=row.event_id,
-        status="rejected",
+        status=ReceivedStatus.REJECTED.value,
         claimed_id=row.claimed_id,
         case_ref=row.case_ref,
         type=row.type,
@@ -149,7 +153,7 @@ def _fresh(row: ReceivedEvent) -> ReceivedEvent:
 def _store_rejection(
     session: Session, row: ReceivedEvent, exc: EventRejected, ids: list[int], report: ImportReport
 ) -> None:
-    row.status, row.rejection_kind, row.reason = "rejected", exc.kind.value, exc.reason
+    row.status, row.rejection_kind, row.reason = ReceivedStatus.REJECTED.value, exc.kind.value, exc.reason
     if exc.kind is RejectionKind.MALFORMED:
         row.event_id = None  # a corrected line may be sent again with the same id
     session.add(row)
@@ -159,7 +163,7 @@ def _store_rejection(
 
 
 def _duplicate_note(line_no: int, event_id: str, previous: ReceivedEvent) -> str:
-    if previous.status == "accepted":
+    if previous.status == ReceivedStatus.ACCEPTED:
         return f"line {line_no}: event {event_id} was already accepted; skipped"
     return f"line {line_no}: event {event_id} was already received and is waiting for a retry; skipped"
 
@@ -168,42 +172,57 @@ def _short(value: object) -> str | None:
     return value[:64] if isinstance(value, str) else None
 
 
-def retry_rejected(db: Database, book: Rulebook, now: datetime) -> RetryReport:
-    """Retry every rejection that order could explain, oldest event first, until nothing moves."""
-    report = RetryReport()
-    while True:
-        progressed = 0
-        with db.transaction() as session:
-            waiting = session.scalars(
-                select(ReceivedEvent)
-                .where(
-                    ReceivedEvent.status == "rejected",
-                    ReceivedEvent.rejection_kind != RejectionKind.MALFORMED.value,
-                )
-                .order_by(ReceivedEvent.occurred_at, ReceivedEvent.id)
-            ).all()
-            for row in waiting:
-                event = validate_event(parse_line(row.raw))
-                row.attempts += 1
-                try:
-                    with session.begin_nested():
-                        casework.apply(session, book, event, row.id)
-                except EventRejected as exc:
-                    exc.line = row.line_no
-                    row.rejection_kind, row.reason = exc.kind.value, exc.reason
-                    continue
-                row.status, row.rejection_kind, row.reason, row.accepted_at = "accepted", None, None, now
-                progressed += 1
-            remaining = len(waiting) - progressed
-        report.accepted += progressed
-        report.still_rejected = remaining
-        if not progressed or not remaining:
-            return report
+def retry_pass(session: Session, book: Rulebook, now: datetime) -> tuple[int, int]:
+    """One pass over every rejection that order could explain, oldest event first, in the
+    caller's transaction. Returns how many were accepted and how many are still waiting."""
+    progressed = 0
+    waiting = session.scalars(
+        select(ReceivedEvent)
+        .where(
+            ReceivedEvent.status == ReceivedStatus.REJECTED.value,
+            ReceivedEvent.rejection_kind != RejectionKind.MALFORMED.value,
+        )
+        .order_by(ReceivedEvent.occurred_at, ReceivedEvent.id)
+    ).all()
+    for row in waiting:
+        event = validate_event(parse_line(row.raw))
+        row.attempts += 1
+        try:
+            with session.begin_nested():
+                casework.apply(session, book, event, row.id)
+        except EventRejected as exc:
+            exc.line = row.line_no
+            row.rejection_kind, row.reason = exc.kind.value, exc.reason
+            continue
+        row.status, row.rejection_kind, row.reason = ReceivedStatus.ACCEPTED.value, None, None
+        row.accepted_at = now
+        progressed += 1
+    return progressed, len(waiting) - progressed
 
 
 def list_rejected(session: Session) -> list[ReceivedEvent]:
     return list(
         session.scalars(
-            select(ReceivedEvent).where(ReceivedEvent.status == "rejected").order_by(ReceivedEvent.id)
+            select(ReceivedEvent)
+            .where(ReceivedEvent.status == ReceivedStatus.REJECTED.value)
+            .order_by(ReceivedEvent.id)
         )
     )
+
+
+def dismiss(session: Session, received_id: int, by: str, why: str, now: datetime) -> ReceivedEvent:
+    """Set a rejected event aside for good: it is kept, with who dismissed it, when and why."""
+    if not why.strip():
+        raise Invalid("a dismissal needs a reason")
+    row = session.get(ReceivedEvent, received_id, with_for_update=True)
+    if row is None:
+        raise NotFound(f"no received event {received_id}")
+    if row.status != ReceivedStatus.REJECTED:
+        raise Conflict(f"received event {received_id} is {row.status}: only rejected events are dismissed")
+    row.status, row.dismissed_by, row.dismissed_at, row.dismissal = (
+        ReceivedStatus.DISMISSED.value,
+        by,
+        now,
+        why,
+    )
+    return row

@@ -52,7 +52,7 @@ class ReceivedEvent(Base):
     type: Mapped[str | None] = mapped_column(String(64))
     occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     raw: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16))  # accepted | rejected
+    status: Mapped[str] = mapped_column(String(16))  # a ReceivedStatus
     rejection_kind: Mapped[str | None] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(255))
@@ -60,6 +60,10 @@ class ReceivedEvent(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A rejection a person set aside for good: who, when and why (it is never retried again).
+    dismissed_by: Mapped[str | None] = mapped_column(String(64))
+    dismissed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    dismissal: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_received_events_status", "status", "rejection_kind"),)
 

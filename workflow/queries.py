@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from workflow.clocks import ClockStatus, Rulebook
@@ -13,9 +13,13 @@ from workflow.errors import NotFound
 from workflow.model import Case, ClockRow, HistoryEntry
 
 
-def case_view(session: Session, book: Rulebook, ref: str, now: datetime) -> dict[str, Any]:
-    """A case's state and clocks (current episode first), without names or addresses."""
-    case = session.scalar(select(Case).where(Case.ref == ref))
+def case_view(
+    session: Session, book: Rulebook, ref: str, now: datetime, visible: ColumnElement[bool] | None = None
+) -> dict[str, Any]:
+    """A case's state and clocks (current episode first), without names or addresses. A case
+    outside ``visible`` is not found, exactly as one that does not exist."""
+    query = select(Case).where(Case.ref == ref)
+    case = session.scalar(query if visible is None else query.where(visible))
     if case is None:
         raise NotFound(f"no case {ref!r}")
     rows = session.scalars(
@@ -61,8 +65,14 @@ def _clock_view(book: Rulebook, clock: ClockRow, today: Any) -> dict[str, Any]:
     }
 
 
-def overdue(session: Session, book: Rulebook, now: datetime, team: str | None = None) -> list[dict[str, Any]]:
-    """Clocks past their due date and still running, most overdue first."""
+def overdue(
+    session: Session,
+    book: Rulebook,
+    now: datetime,
+    team: str | None = None,
+    visible: ColumnElement[bool] | None = None,
+) -> list[dict[str, Any]]:
+    """Clocks past their due date and still running, most overdue first (within ``visible``)."""
     today = book.local_date(now)
     query = (
         select(ClockRow, Case)
@@ -74,6 +84,8 @@ def overdue(session: Session, book: Rulebook, now: datetime, team: str | None = 
     )
     if team is not None:
         query = query.where(Case.team == team)
+    if visible is not None:
+        query = query.where(visible)
     rows: list[dict[str, Any]] = [
         {
             "case": case.ref,

@@ -1,7 +1,8 @@
 """Reminders and escalation: who hears about which clock on which working day.
 
 Once per working day, at the first sweep within office hours, caseloop plans the day's reminders
-and folds them into one digest per person (an outbox message). The steps for a clock due on D:
+and folds them into one digest per person (announced as :class:`DigestOwed`; messaging makes it
+an outbox message). The steps for a clock due on D:
 
 - a *warning* to the allocated worker ``warn_working_days_before`` working days before D;
 - a *due* reminder to the worker on D;
@@ -24,12 +25,13 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import Date, ForeignKey, Integer, String, Text, UniqueConstraint, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from workflow.bus import publish
 from workflow.calendar import WorkingCalendar
 from workflow.clocks import ClockStatus, Rulebook
 from workflow.db import Base, UTCDateTime
-from workflow.errors import CaseloopError, NotFound
+from workflow.errors import Forbidden, NotFound
+from workflow.happened import DigestOwed
 from workflow.model import Case, ClockRow
-from workflow.outbox import OutboxMessage, Status
 from workflow.policy import ReminderPolicy
 from workflow.staff import Role, Staff
 
@@ -180,28 +182,9 @@ def plan_day(session: Session, book: Rulebook, now: datetime, channel: str) -> P
             session.add(item)
             per_person[person_id].append(item)
 
+    session.flush()  # the items have ids: the digest lists them
     for person_id, items in per_person.items():
-        person = directory.staff[person_id]
-        session.flush()
-        message = OutboxMessage(
-            idempotency_key=f"{DIGEST_KIND}:{person_id}:{today.isoformat()}",
-            kind=DIGEST_KIND,
-            case_id=None,
-            recipient_role="worker" if person.role == Role.SOCIAL_WORKER.value else "manager",
-            recipient=person_id,
-            address=person.email,
-            channel=channel,
-            status=Status.QUEUED.value,
-            office_hours_only=True,
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-            payload={"date": today.isoformat(), "items": [i.id for i in items]},
-        )
-        session.add(message)
-        session.flush()
-        for item in items:
-            item.outbox_id = message.id
+        publish(session, DigestOwed(directory.staff[person_id], today, tuple(items), channel, now))
     count = sum(len(v) for v in per_person.values())
     session.add(ReminderDay(day=today, planned_at=now, digests=len(per_person)))
     session.flush()
@@ -275,7 +258,7 @@ def _chunks(ids: list[int], size: int = 500) -> Iterable[list[int]]:
         yield ids[start : start + size]
 
 
-class NotYours(CaseloopError):
+class NotYours(Forbidden):
     """Someone tried to acknowledge a reminder that was not sent to them."""
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import Boolean, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from workflow.db import Base, UTCDateTime
-from workflow.errors import CaseloopError
+from workflow.errors import Invalid
 
 HEADER = ["id", "name", "email", "role", "team", "manager_id"]
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -42,7 +42,7 @@ class Staff(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class StaffFileError(CaseloopError):
+class StaffFileError(Invalid):
     """The staff file cannot be read at all (wrong header, not CSV)."""
 
 

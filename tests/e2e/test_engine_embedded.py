@@ -19,7 +19,8 @@ from config.celery import make_celery
 from config.queues import DELIVER_TASK, DELIVERY_QUEUE
 from config.settings import Settings
 from config.wiring import build_runtime
-from letters.sweep import run_sweep
+from services.actors import SYSTEM
+from services.sweep import sweep
 from tests.e2e.engine import STAFF_ADDRESSES, Engine, overdue_referral
 from tests.e2e.services import SmtpSink
 
@@ -67,7 +68,7 @@ def test_a_message_the_embedded_broker_lost_is_redispatched_and_sent_once(
     # deliver task for each on the embedded broker...
     rt = build_runtime(settings)
     try:
-        report = run_sweep(rt.db, rt.book, rt.channels, rt.staff_channel, rt.timings, rt.clock())
+        report = sweep(rt, SYSTEM, rt.clock())
     finally:
         rt.close()
     assert len(report.to_deliver) == 3

@@ -15,11 +15,10 @@ from sqlalchemy import select
 
 from config.settings import DEFAULT_POLICY_FILE
 from config.wiring import Runtime
-from tests.factories import clocks_by_name, event, history_of, import_events, instant, referral
+from tests.factories import clocks_by_name, event, history_of, import_events, instant, referral, update_clocks
 from workflow.clocks import Rulebook
 from workflow.model import Case, ClockRow
 from workflow.policy import parse_policy
-from workflow.tick import run_tick
 
 NOW = "2026-09-01"
 
@@ -78,11 +77,11 @@ def test_met_and_met_late_including_easter_and_local_time(runtime: Runtime) -> N
 
 def test_a_running_clock_is_breached_by_tick_only_after_its_due_date(runtime: Runtime) -> None:
     ok(runtime, referral("C1", "2026-04-02"), now="2026-04-02")
-    on_due_day = run_tick(runtime.db, runtime.book, instant("2026-04-07"))
+    on_due_day = update_clocks(runtime, instant("2026-04-07"))
     assert (on_due_day.recalculated, on_due_day.breached) == (0, 0)
     assert stored(runtime, "C1")["decision"].status == "running"
 
-    after = run_tick(runtime.db, runtime.book, instant("2026-04-08"))
+    after = update_clocks(runtime, instant("2026-04-08"))
     assert after.breached == 2  # decision and referrer acknowledgement, both due 7 April
     rows = stored(runtime, "C1")
     assert {n: (r.due_on.isoformat(), r.status) for n, r in rows.items()} == {
@@ -90,7 +89,7 @@ def test_a_running_clock_is_breached_by_tick_only_after_its_due_date(runtime: Ru
         "referrer_acknowledgement": ("2026-04-07", "breached"),
     }
     assert len(history_of(runtime, "C1", "clock.breached")) == 2
-    assert run_tick(runtime.db, runtime.book, instant("2026-04-09")).breached == 0
+    assert update_clocks(runtime, instant("2026-04-09")).breached == 0
 
     ok(runtime, event("decision.made", "C1", "2026-04-09", outcome="nfa"), now="2026-04-09")
     assert stored(runtime, "C1")["decision"].status == "met_late"
@@ -263,7 +262,7 @@ def test_a_policy_change_recalculates_running_clocks_and_keeps_finished_verdicts
         now="2026-03-04",
     )
     old = runtime.book.policy.fingerprint
-    assert run_tick(runtime.db, runtime.book, instant("2026-03-04")).breached == 4  # C3 decision, 3 acks
+    assert update_clocks(runtime, instant("2026-03-04")).breached == 4  # C3 decision, 3 acks
     assert stored(runtime, "C3")["decision"].status == "breached"
 
     def edit(data: dict[str, Any]) -> None:
@@ -272,7 +271,7 @@ def test_a_policy_change_recalculates_running_clocks_and_keeps_finished_verdicts
 
     book = rulebook_with(edit)
     assert book.policy.fingerprint != old
-    report = run_tick(runtime.db, book, instant("2026-03-04"))
+    report = update_clocks(runtime, instant("2026-03-04"), book)
     assert (report.recalculated, report.breached) == (2, 0)
 
     one, two, three = (stored(runtime, ref) for ref in ("C1", "C2", "C3"))
@@ -298,7 +297,7 @@ def test_a_policy_change_recalculates_running_clocks_and_keeps_finished_verdicts
         "new_calendar": cal,
     }
     assert history_of(runtime, "C2", "clock.recalculated") == []
-    assert run_tick(runtime.db, book, instant("2026-03-04")).recalculated == 0
+    assert update_clocks(runtime, instant("2026-03-04"), book).recalculated == 0
 
 
 def test_a_council_closure_day_recalculates_running_clocks(runtime: Runtime) -> None:
@@ -310,7 +309,7 @@ def test_a_council_closure_day_recalculates_running_clocks(runtime: Runtime) -> 
     )
     book = rulebook_with(lambda data: data["calendar"].update(closure_days=["2026-03-04"]))
     assert book.calendar.fingerprint != runtime.book.calendar.fingerprint
-    assert run_tick(runtime.db, book, instant("2026-03-03")).recalculated == 3
+    assert update_clocks(runtime, instant("2026-03-03"), book).recalculated == 3
     rows = stored(runtime, "C1")
     assert rows["assessment"].due_on.isoformat() == "2026-05-08"  # one working day later
     assert rows["referrer_outcome"].due_on.isoformat() == "2026-03-05"  # 4 March is closed

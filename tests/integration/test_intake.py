@@ -7,6 +7,8 @@ import json
 from sqlalchemy import select
 
 from config.wiring import Runtime
+from services import intake
+from services.actors import SYSTEM
 from tests.factories import (
     case_view,
     clocks_by_name,
@@ -17,8 +19,9 @@ from tests.factories import (
     jsonl,
     referral,
 )
-from workflow import casework, intake
+from workflow import casework
 from workflow.events import parse_line, validate_event
+from workflow.intake import list_rejected
 from workflow.model import ReceivedEvent
 
 NOW = "2026-03-20"
@@ -55,7 +58,7 @@ def test_malformed_lines_are_rejected_precisely_kept_and_the_rest_taken(runtime:
         '{"id": "m0", "case": "C1", "type": \n',
         *jsonl(missing, census, event("decision.made", "C1", "2026-03-03", id="ok2", outcome="assessment")),
     ]
-    report = intake.import_lines(runtime.db, runtime.book, lines, "mixed.jsonl", instant(NOW))
+    report = intake.import_events(runtime, SYSTEM, lines, "mixed.jsonl", instant(NOW))
 
     assert report.accepted == 2 and not report.ok
     assert len(report.rejected) == 3
@@ -76,7 +79,7 @@ def test_malformed_lines_are_rejected_precisely_kept_and_the_rest_taken(runtime:
     assert all(r.source == "mixed.jsonl" for r in rows)
     assert rows[2].claimed_id == "m1" and rows[2].event_id is None
     with runtime.db.transaction() as session:
-        kept = intake.list_rejected(session)
+        kept = list_rejected(session)
     assert [r.line_no for r in kept] == [2, 3, 4]
     assert case_view(runtime, "C1", NOW)["state"] == "assessment"
 
@@ -106,7 +109,7 @@ def test_unknown_case_is_accepted_when_its_referral_arrives_in_a_later_import(ru
 
 def test_retry_rejected_takes_an_event_once_its_referral_is_there(runtime: Runtime) -> None:
     import_events(runtime, event("decision.made", "C8", "2026-03-03", outcome="nfa"), now=NOW)
-    nothing = intake.retry_rejected(runtime.db, runtime.book, instant(NOW))
+    nothing = intake.retry_rejected(runtime, SYSTEM, instant(NOW))
     assert (nothing.accepted, nothing.still_rejected) == (0, 1)
     assert received(runtime)[0].attempts == 3  # import, the import's own retry, this retry
 
@@ -114,10 +117,10 @@ def test_retry_rejected_takes_an_event_once_its_referral_is_there(runtime: Runti
     ref = validate_event(parse_line(json.dumps(referral("C8", "2026-03-02"))))
     with runtime.db.transaction() as session:
         casework.apply(session, runtime.book, ref, None)
-    retry = intake.retry_rejected(runtime.db, runtime.book, instant(NOW))
+    retry = intake.retry_rejected(runtime, SYSTEM, instant(NOW))
     assert (retry.accepted, retry.still_rejected) == (1, 0)
     with runtime.db.transaction() as session:
-        assert intake.list_rejected(session) == []
+        assert list_rejected(session) == []
     assert case_view(runtime, "C8", NOW)["state"] == "referral_nfa"
 
 

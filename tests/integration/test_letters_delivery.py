@@ -17,10 +17,11 @@ import pytest
 from pypdf import PdfReader
 
 from config.wiring import Runtime
-from letters.printing import make_batch
+from messaging.channels.printing import make_batch
 from tests.factories import (
     MovableClock,
     SmtpRecorder,
+    approve,
     audit_of,
     case_view,
     clocks_by_name,
@@ -33,10 +34,10 @@ from tests.factories import (
     person,
     referral,
     smtp_server,
+    sweep,
     sweep_and_deliver,
 )
 from tests.support.fake_notify import FakeNotify
-from workflow import review
 
 NOW = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)  # Tuesday, office hours
 TEMPLATE = "5a2f1c2e-7d7e-4c1b-9f38-0c6f3b7f4d11"
@@ -180,8 +181,7 @@ def test_a_held_closing_letter_is_sent_exactly_once_after_approval(build: Callab
         closing = letter_of(rt, "C1", "family_closing_letter", "P1").id
         assert closing not in sweep_and_deliver(rt, NOW)
         assert handler.to(survivor) == []
-        with rt.db.transaction() as session:
-            review.approve(session, closing, "W1", "spoke to her: email is safe", NOW + timedelta(minutes=5))
+        approve(rt, closing, "W1", "spoke to her: email is safe", NOW + timedelta(minutes=5))
         assert sweep_and_deliver(rt, NOW + timedelta(minutes=6)).get(closing) == "sent"
         assert closing not in sweep_and_deliver(rt, NOW + timedelta(minutes=40))
         assert rt.deliverer().deliver(closing) == "skipped: already sent"
@@ -224,7 +224,7 @@ def test_a_letter_notify_reports_returned_fails_and_becomes_a_task(
     [item] = notify.of_type("letter")
     notify.set_status(item.id, "returned-letter")
     rt.clock.now = NOW + timedelta(hours=1)  # type: ignore[attr-defined]
-    assert rt.sweep(NOW + timedelta(hours=1)).statuses == {"checked": 3, "failed": 1}
+    assert sweep(rt, NOW + timedelta(hours=1)).statuses == {"checked": 3, "failed": 1}
     returned = letter_of(rt, "C1", "family_decision", "P1")
     assert (returned.status, returned.last_error, returned.payload["delivery_status"]) == (
         "failed", "the provider reported: returned-letter", "returned-letter")
@@ -232,6 +232,6 @@ def test_a_letter_notify_reports_returned_fails_and_becomes_a_task(
     task = clock(rt, "failed_letter")
     assert task is not None and (task["status"], task["due"]) == ("running", "2026-11-05")
     rt.clock.now = NOW + timedelta(hours=2)  # type: ignore[attr-defined]
-    assert rt.sweep(NOW + timedelta(hours=2)).statuses == {"checked": 2, "failed": 0}
+    assert sweep(rt, NOW + timedelta(hours=2)).statuses == {"checked": 2, "failed": 0}
     assert [c["name"] for c in case_view(rt, "C1", NOW.isoformat())["clocks"]].count("failed_letter") == 1
     assert [m.status for m in letters_of(rt, "C1")] == ["sent", "sent", "failed"]

@@ -24,6 +24,7 @@ from config.wiring import Runtime
 from letters.catalogue import Catalogue
 from letters.rendering import RenderError
 from letters.views import BELOW_THRESHOLD, DECISIONS
+from messaging.compose import order_of
 from tests.factories import (
     MovableClock,
     event,
@@ -110,7 +111,7 @@ def rendered(rt: Runtime, ref: str) -> list[tuple[str, str, str, str]]:
     out = []
     with rt.db.transaction() as session:
         for row in letters_of(rt, ref):
-            letter, _ = rt.letters.render(session, row)
+            letter, _ = rt.letters.render(session, order_of(row))
             out.append((row.kind, row.recipient, letter.subject, letter.text + "\n" + letter.html))
     return out
 
@@ -193,7 +194,7 @@ def test_a_referrer_outcome_is_never_rendered_for_a_member_of_the_public(rt: Run
     [ack] = [m for m in letters_of(rt, "CANARY-PUB") if m.recipient == "referrer"]
     ack.kind = "referrer_outcome"
     with rt.db.transaction() as session, pytest.raises(RenderError) as refused:
-        rt.letters.render(session, ack)
+        rt.letters.render(session, order_of(ack))
     assert str(refused.value) == "template referrer_outcome: field referral.professional must be one of: True"
 
 

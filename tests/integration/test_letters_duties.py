@@ -16,8 +16,12 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from config.wiring import Runtime
+from messaging.outbox import OutboxAudit
+from services import intake
+from services.actors import SYSTEM
 from tests.factories import (
     MovableClock,
+    approve,
     audit_of,
     case_view,
     clocks_by_name,
@@ -31,12 +35,12 @@ from tests.factories import (
     letters_of,
     person,
     referral,
+    reject,
     staff_row,
     sweep_and_deliver,
 )
-from workflow import intake, review
+from workflow.errors import Conflict, Forbidden, Invalid, NotFound
 from workflow.model import ReceivedEvent
-from workflow.outbox import OutboxAudit
 
 NOW = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)  # Tuesday, office hours
 DA_HOLD = "domestic abuse: a worker must review every letter"
@@ -147,7 +151,7 @@ def test_replays_retries_and_repeated_sweeps_make_and_send_each_letter_once(
         "referrer_acknowledgement", "referrer_outcome", "school_worker_involved"]
     for source in ("early.jsonl", "late.jsonl"):  # the same files sent again
         assert import_events(rt, decision, ref, now=NOW.isoformat(), source=source).accepted == 0
-    assert intake.retry_rejected(rt.db, rt.book, NOW).accepted == 0
+    assert intake.retry_rejected(rt, SYSTEM, NOW).accepted == 0
     assert owed(rt) == first
     ids = [m.id for m in letters_of(rt, "C1")]
     assert sweep_and_deliver(rt, NOW) == dict.fromkeys(ids, "sent")
@@ -241,22 +245,24 @@ def test_only_the_allocated_worker_the_team_or_a_service_manager_may_review(rt: 
     held_case(rt, worker="X2")
     rows = [m.id for m in letters_of(rt, "C1")]
     assert len(rows) == 5
-    with rt.db.transaction() as session:
-        for staff, message in (("X1", "X1 is not the allocated worker or in the case's team"),
-                               ("NOBODY", "NOBODY is not a known member of staff")):
-            with pytest.raises(review.ReviewRefused) as refused:
-                review.approve(session, rows[0], staff, None, NOW)
-            assert str(refused.value) == message
-        with pytest.raises(review.ReviewRefused) as refused:
-            review.reject(session, rows[0], "W1", "  ", NOW)
-        assert str(refused.value) == "a rejection needs a reason"
-    with rt.db.transaction() as session:
-        review.approve(session, rows[0], "X2", "allocated, other team", NOW)  # the allocated worker
-        review.approve(session, rows[1], "W2", "team member", NOW)
-        review.approve(session, rows[2], "SM9", "service manager", NOW)
-        review.reject(session, rows[3], "TM1", "team manager: not safe to send", NOW)
-    with rt.db.transaction() as session, pytest.raises(review.ReviewRefused) as refused:
-        review.approve(session, rows[0], "X2", None, NOW)
+    # Someone who may not see the case hears what they would of a letter that does not exist.
+    refusals: list[tuple[str, type[Exception], str]] = [
+        ("X1", NotFound, f"no outbox message {rows[0]}"),
+        ("NOBODY", Forbidden, "NOBODY is not a known member of staff"),
+    ]
+    for staff, error, message in refusals:
+        with pytest.raises(error) as refused:
+            approve(rt, rows[0], staff, None, NOW)
+        assert str(refused.value) == message
+    with pytest.raises(Invalid) as refused:
+        reject(rt, rows[0], "W1", "  ", NOW)
+    assert str(refused.value) == "a rejection needs a reason"
+    approve(rt, rows[0], "X2", "allocated, other team", NOW)  # the allocated worker
+    approve(rt, rows[1], "W2", "team member", NOW)
+    approve(rt, rows[2], "SM9", "service manager", NOW)
+    reject(rt, rows[3], "TM1", "team manager: not safe to send", NOW)
+    with pytest.raises(Conflict) as refused:
+        approve(rt, rows[0], "X2", None, NOW)
     assert str(refused.value) == f"outbox {rows[0]} is queued, not held: only held letters are reviewed"
     assert [audit_of(rt, i)[1:] for i in rows] == [
         [("approved", "X2", "allocated, other team")], [("approved", "W2", "team member")],
@@ -268,8 +274,7 @@ def test_only_the_allocated_worker_the_team_or_a_service_manager_may_review(rt: 
 def test_a_rejected_letter_is_never_sent_and_its_duty_stays_owed(rt: Runtime) -> None:
     import_staff(rt)
     [closing] = held_case(rt)
-    with rt.db.transaction() as session:
-        review.reject(session, closing, "W1", "the mother asked for no post", NOW)
+    reject(rt, closing, "W1", "the mother asked for no post", NOW)
     for hours in (0, 1, 30):
         assert closing not in sweep_and_deliver(rt, NOW + timedelta(hours=hours))
     assert rt.deliverer().deliver(closing) == "skipped: already rejected"
@@ -281,18 +286,15 @@ def test_a_rejected_letter_is_never_sent_and_its_duty_stays_owed(rt: Runtime) ->
 def test_a_rejected_letter_keeps_its_duty_owed_whatever_its_siblings_do(
     rt: Runtime, reject_first: bool
 ) -> None:
-    # review.reject: "The duty it served stays owed until it is met another way."
+    # reject_letter: "The duty it served stays owed until it is met another way."
     import_staff(rt)
     p1, p2 = held_case(rt, members=2)
-    with rt.db.transaction() as session:
-        review.approve(session, p1, "W1", "safe", NOW)
+    approve(rt, p1, "W1", "safe", NOW)
     if reject_first:
-        with rt.db.transaction() as session:
-            review.reject(session, p2, "W1", "not safe", NOW)
+        reject(rt, p2, "W1", "not safe", NOW)
     assert rt.deliverer().deliver(p1) == "sent"
     if not reject_first:
-        with rt.db.transaction() as session:
-            review.reject(session, p2, "W1", "not safe", NOW)
+        reject(rt, p2, "W1", "not safe", NOW)
     assert clock_status(rt, "family_closing_letter") == "running"
 
 

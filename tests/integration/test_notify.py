@@ -20,19 +20,20 @@ from sqlalchemy.orm import Session
 from weasyprint import HTML
 
 from config.wiring import Runtime
-from letters.channels import PermanentDeliveryError, RetryableDeliveryError
-from letters.delivery import Deliverer, RetryPolicy, reconcile_stale
-from letters.email import REFERENCE_HEADER, OutgoingEmail
-from letters.letter import OutgoingLetter
-from letters.notify import (
+from messaging.channels import PermanentDeliveryError, RetryableDeliveryError
+from messaging.channels.notify import (
     NotifyEmailChannel,
     NotifyLetterChannel,
     NotifyRateLimited,
     next_london_midnight,
 )
+from messaging.email import REFERENCE_HEADER, OutgoingEmail
+from messaging.letter import OutgoingLetter
+from messaging.outbox import OutboxMessage
+from messaging.relay import Deliverer, RetryPolicy
+from tests.factories import reconcile
 from tests.support.fake_notify import DAILY_LIMIT, FakeNotify
 from workflow.errors import CaseloopError
-from workflow.outbox import OutboxMessage
 from workflow.timeutil import fixed_clock
 
 TEMPLATE = "5a2f1c2e-7d7e-4c1b-9f38-0c6f3b7f4d11"
@@ -165,7 +166,8 @@ def test_403_is_permanent_and_alerts_without_personal_data(
     with pytest.raises(PermanentDeliveryError) as caught:
         email_channel(notify).send(email(), Handovers(notify))
     assert caught.value.code == 403
-    alerts = [r for r in caplog.records if r.name == "letters.notify" and r.levelno == logging.ERROR]
+    alerts = [r for r in caplog.records
+              if r.name == "messaging.channels.notify" and r.levelno == logging.ERROR]
     assert len(alerts) == 1
     assert "403" in alerts[0].getMessage() and "letter:case-1:closing:P1" in alerts[0].getMessage()
     logged = "\n".join(r.getMessage() for r in caplog.records)
@@ -397,8 +399,7 @@ def test_a_send_left_stale_after_hand_over_is_settled_by_asking_notify(
             assert row is not None
             row.status, row.attempts = "sending", 1
             row.sending_started_at = row.handed_over_at = NOW - timedelta(hours=1)
-    with runtime.db.transaction() as session:
-        counts = reconcile_stale(session, {"notify_email": email_channel(notify)}, NOW, timedelta(minutes=10))
+    counts = reconcile(runtime, {"notify_email": email_channel(notify)}, NOW, timedelta(minutes=10))
     assert counts == {"requeued": 1, "confirmed": 1, "unknown": 0}
     assert (outbox_row(runtime, went).status, outbox_row(runtime, lost).status) == ("sent", "queued")
     assert notify.posts() == 1  # nothing was sent again to find out

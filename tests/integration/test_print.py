@@ -16,12 +16,12 @@ import pytest
 from pypdf import PdfReader, PdfWriter
 from weasyprint import HTML
 
-import letters.printing as printing
-from letters.channels import PermanentDeliveryError
-from letters.email import OutgoingEmail
-from letters.letter import OutgoingLetter
-from letters.printing import PrintChannel, make_batch
-from workflow.outbox import OutboxMessage
+import messaging.channels.printing as printing
+from messaging.channels import PermanentDeliveryError
+from messaging.channels.printing import PrintChannel, make_batch
+from messaging.email import OutgoingEmail
+from messaging.letter import OutgoingLetter
+from messaging.outbox import OutboxMessage
 
 DAY = date(2026, 11, 3)
 CANARY_NAME = "Canary Zebedee Family"
@@ -230,7 +230,7 @@ def test_an_unreadable_letter_stays_pending_and_the_rest_are_printed(
 ) -> None:
     channel = PrintChannel(tmp_path)
     send(channel, letter("1"), letter("2", content=b"%PDF-1.7 this is not a PDF"))
-    with caplog.at_level(logging.ERROR, logger="letters.printing"):
+    with caplog.at_level(logging.ERROR, logger="messaging.channels.printing"):
         batch = make_batch(tmp_path, DAY)
     assert batch is not None and len(PdfReader(batch).pages) == 2
     assert names(tmp_path / "pending") == ["outbox-2.pdf"]

@@ -21,14 +21,22 @@ from typer.testing import CliRunner
 from cli.main import app
 from config.settings import DEFAULT_POLICY_FILE
 from config.wiring import Runtime
-from letters.channels import FileChannel
-from tests.factories import event, import_events, import_staff, no_contact_referrer, referral, sweep
+from messaging.channels import FileChannel
+from messaging.outbox import OutboxMessage
+from tests.factories import (
+    acknowledge,
+    event,
+    import_events,
+    import_staff,
+    no_contact_referrer,
+    referral,
+    sweep,
+)
 from workflow.clocks import Rulebook
 from workflow.errors import NotFound
 from workflow.model import Case, ClockRow
-from workflow.outbox import OutboxMessage
 from workflow.policy import parse_policy
-from workflow.reminders import NotYours, ReminderAck, ReminderDay, ReminderItem, acknowledge, plan_day
+from workflow.reminders import NotYours, ReminderAck, ReminderDay, ReminderItem, plan_day
 
 LONDON = ZoneInfo("Europe/London")
 CHILD = "Zanzibar Canary-Tester"
@@ -178,16 +186,15 @@ def test_an_acknowledgement_stops_repeats_to_that_person_until_the_service_manag
     open_case(rt, "C1", "2026-11-02")
     sweep(rt, at("2026-11-04"))
     breach = item_id(rt, "W1", "decision", "2026-11-04")
-    with rt.db.transaction() as session:
-        acknowledge(session, breach, "W1", "visiting the family today", at("2026-11-04", "11:00"))
+    acknowledge(rt, breach, "W1", "visiting the family today", at("2026-11-04", "11:00"))
     sweep(rt, at("2026-11-05"))
     still = ("C1", "referrer_acknowledgement", "W1", "worker", "repeat")
     assert items(rt, "2026-11-05") == sorted([still, *both("C1", "TM1", "team_manager", "repeat")])
     sweep(rt, at("2026-11-06"))  # the service-manager escalation: repeats to W1 resume
     assert ("C1", "decision", "W1", "worker", "repeat") in items(rt, "2026-11-06")
 
+    acknowledge(rt, item_id(rt, "SM1", "decision", "2026-11-06"), "SM1", None, at("2026-11-06"))
     with rt.db.transaction() as session:
-        acknowledge(session, item_id(rt, "SM1", "decision", "2026-11-06"), "SM1", None, at("2026-11-06"))
         (first, second) = session.scalars(select(ReminderAck).order_by(ReminderAck.id)).all()
     assert (first.staff_id, first.stage, first.note) == ("W1", 1, "visiting the family today")
     assert (second.staff_id, second.stage, second.note) == ("SM1", 2, None)
@@ -201,11 +208,10 @@ def test_nobody_else_can_acknowledge_a_reminder(rt: Runtime) -> None:
     open_case(rt, "C1", "2026-11-02")
     sweep(rt, at("2026-11-04"))
     breach = item_id(rt, "W1", "decision", "2026-11-04")
-    with pytest.raises(NotYours, match=f"^reminder {breach} was sent to W1, not TM1$"), \
-            rt.db.transaction() as session:
-        acknowledge(session, breach, "TM1", "not mine", at("2026-11-04"))
-    with pytest.raises(NotFound, match=r"^no reminder 999999$"), rt.db.transaction() as session:
-        acknowledge(session, 999_999, "W1", None, at("2026-11-04"))
+    with pytest.raises(NotYours, match=f"^reminder {breach} was sent to W1, not TM1$"):
+        acknowledge(rt, breach, "TM1", "not mine", at("2026-11-04"))
+    with pytest.raises(NotFound, match=r"^no reminder 999999$"):
+        acknowledge(rt, 999_999, "W1", None, at("2026-11-04"))
     with rt.db.transaction() as session:
         assert session.scalars(select(ReminderAck)).all() == []
 

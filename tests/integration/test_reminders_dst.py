@@ -11,10 +11,10 @@ from freezegun import freeze_time
 from sqlalchemy import select
 
 from config.wiring import Runtime
-from letters.channels import FileChannel
+from messaging.channels import FileChannel
+from messaging.outbox import OutboxMessage
 from tests.factories import event, import_events, import_staff, referral, sweep
 from tests.unit.test_reminder_policy import DST_SUNDAYS, LONDON, local, quarter_hours
-from workflow.outbox import OutboxMessage
 from workflow.reminders import DIGEST_KIND, ReminderDay, ReminderItem
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from config.wiring import Runtime
+from services import intake, queries
+from services.actors import SYSTEM
 from tests.factories import event, instant, jsonl, referral
-from workflow import intake, queries
 
 
 def test_referral_to_decision(runtime: Runtime) -> None:
@@ -12,10 +13,9 @@ def test_referral_to_decision(runtime: Runtime) -> None:
         referral("C1", "2026-12-24"),
         event("decision.made", "C1", "2026-12-29", outcome="assessment"),
     )
-    report = intake.import_lines(runtime.db, runtime.book, lines, "t.jsonl", instant("2026-12-30"))
+    report = intake.import_events(runtime, SYSTEM, lines, "t.jsonl", instant("2026-12-30"))
     assert report.accepted == 2 and report.ok
-    with runtime.db.transaction() as session:
-        view = queries.case_view(session, runtime.book, "C1", instant("2026-12-30"))
+    view = queries.case(runtime, SYSTEM, "C1", instant("2026-12-30"))
     clocks = {c["name"]: c for c in view["clocks"]}
     # 24 Dec is day 0; 25, 26 (Sat), 27 (Sun), 28 (Boxing Day substitute) do not count.
     assert clocks["decision"]["due"] == "2026-12-29"

@@ -23,13 +23,14 @@ from typer.testing import CliRunner
 from cli.main import app
 from config.settings import Settings
 from config.wiring import Runtime, build_runtime
-from letters.channels import FileChannel
-from letters.delivery import reconcile_stale
+from messaging.channels import FileChannel
+from messaging.outbox import OutboxMessage
 from tests.factories import (
     STAFF_HEADER,
     front_door_staff,
     import_staff,
     no_contact_referrer,
+    reconcile,
     smtp_server,
     staff_csv,
     staff_row,
@@ -38,7 +39,6 @@ from tests.factories import (
 from tests.factories import event as ev
 from tests.factories import import_events as events
 from tests.factories import referral as ref
-from workflow.outbox import OutboxMessage
 from workflow.reminders import DIGEST_KIND
 from workflow.staff import Staff, StaffFileError, import_csv
 
@@ -312,8 +312,7 @@ def test_reconcile_stale_requeues_confirms_or_marks_unknown(smtp_runtime: Any, t
             if oid == file_there:  # the file was renamed into place before the worker died
                 email = rt.deliverer().renderers[DIGEST_KIND](session, message)
                 rt.channels["file"].send(email, lambda: None)
-    with rt.db.transaction() as session:
-        counts = reconcile_stale(session, rt.channels, NOW, timedelta(seconds=rt.settings.sending_timeout))
+    counts = reconcile(rt, rt.channels, NOW, timedelta(seconds=rt.settings.sending_timeout))
     assert counts == {"requeued": 2, "confirmed": 1, "unknown": 1}
     settled = {oid: row(rt, oid) for oid in ids}
     assert [(settled[i].status, settled[i].next_attempt_at, settled[i].dispatched_at)

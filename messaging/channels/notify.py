@@ -30,11 +30,11 @@ from zoneinfo import ZoneInfo
 from notifications_python_client.errors import APIError
 from notifications_python_client.notifications import NotificationsAPIClient
 
-from letters.channels import DeliveryError, Handover, PermanentDeliveryError, RetryableDeliveryError
-from letters.email import REFERENCE_HEADER, OutgoingEmail
-from letters.letter import OutgoingLetter
+from messaging.channels import DeliveryError, Handover, PermanentDeliveryError, RetryableDeliveryError
+from messaging.email import REFERENCE_HEADER, OutgoingEmail
+from messaging.letter import OutgoingLetter
+from messaging.outbox import OutboxMessage
 from workflow.errors import CaseloopError
-from workflow.outbox import OutboxMessage
 from workflow.timeutil import Clock, utc_now
 
 log = logging.getLogger(__name__)

@@ -30,10 +30,10 @@ from pypdf import PdfReader, PdfWriter
 from pypdf.errors import PyPdfError
 from pypdf.generic import ContentStream, DictionaryObject, NameObject
 
-from letters.channels import Handover, PermanentDeliveryError, RetryableDeliveryError
-from letters.email import OutgoingEmail
-from letters.letter import OutgoingLetter
-from workflow.outbox import OutboxMessage
+from messaging.channels import Handover, PermanentDeliveryError, RetryableDeliveryError
+from messaging.email import OutgoingEmail
+from messaging.letter import OutgoingLetter
+from messaging.outbox import OutboxMessage
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ class OutgoingLetter:
     html: str
     pdf: bytes
     postage: str = "second"
+    template_version: int | None = None
 
     @property
     def content_hash(self) -> str:

@@ -22,6 +22,7 @@ class OutgoingEmail:
     # Stable per outbox row, so a resend (after a crash that proved nothing went) is the same mail.
     message_id: str
     headers: dict[str, str] = field(default_factory=dict)
+    template_version: int | None = None  # for letters: the manifest version rendered
 
     @property
     def content_hash(self) -> str:

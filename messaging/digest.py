@@ -1,4 +1,4 @@
-"""The daily reminder digest for one member of staff: a view-model, then text and HTML.
+"""The daily reminder digest for one member of staff: its outbox row, a view-model, text and HTML.
 
 Subjects never carry a child's name, and neither does the body: staff follow the link to the
 case, where access is checked.
@@ -12,13 +12,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from letters.email import OUTBOX_ID_HEADER, REFERENCE_HEADER, OutgoingEmail
 from letters.rendering import RenderError, Templates
+from messaging.email import OUTBOX_ID_HEADER, REFERENCE_HEADER, OutgoingEmail
+from messaging.lifecycle import SYSTEM, admit
+from messaging.outbox import OutboxMessage, Status
 from workflow.clocks import Rulebook
+from workflow.happened import DigestOwed
 from workflow.model import Case, ClockRow
-from workflow.outbox import OutboxMessage
-from workflow.reminders import ReminderItem
-from workflow.staff import Staff
+from workflow.reminders import DIGEST_KIND, ReminderItem
+from workflow.staff import Role, Staff
 
 _SITUATION = {
     "warning": "Due on {due}: {left} working day(s) left.",
@@ -27,6 +29,28 @@ _SITUATION = {
     "escalation": "Escalated to you: it was due on {due} ({over} working day(s) ago).",
     "repeat": "Still overdue: it was due on {due} ({over} working day(s) ago).",
 }
+
+
+def create_digest(session: Session, owed: DigestOwed) -> None:
+    """The digest's outbox row (one per person and day, by its key), linked from its items."""
+    person = owed.person
+    message = OutboxMessage(
+        idempotency_key=f"{DIGEST_KIND}:{person.id}:{owed.day.isoformat()}",
+        kind=DIGEST_KIND,
+        case_id=None,
+        recipient_role="worker" if person.role == Role.SOCIAL_WORKER.value else "manager",
+        recipient=person.id,
+        address=person.email,
+        channel=owed.channel,
+        office_hours_only=True,
+        attempts=0,
+        next_attempt_at=owed.at,
+        created_at=owed.at,
+        payload={"date": owed.day.isoformat(), "items": [i.id for i in owed.items]},
+    )
+    admit(session, message, Status.QUEUED, SYSTEM, owed.at)
+    for item in owed.items:
+        item.outbox_id = message.id
 
 
 class DigestRenderer:

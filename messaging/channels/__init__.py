@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import ClassVar, Protocol
 from urllib.parse import unquote, urlsplit
 
-from letters.email import OUTBOX_ID_HEADER, OutgoingEmail
-from letters.letter import OutgoingLetter
+from messaging.email import OUTBOX_ID_HEADER, OutgoingEmail
+from messaging.letter import OutgoingLetter
+from messaging.outbox import OutboxMessage
 from workflow.errors import CaseloopError
-from workflow.outbox import OutboxMessage
 
 Handover = Callable[[], None]
+FINAL_REPLY_TIMEOUT = 600.0  # seconds: RFC 5321's "DATA termination" time-out
 
 
 class DeliveryError(CaseloopError):
@@ -39,6 +40,11 @@ class RetryableDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     """Trying again will not help: a 5xx SMTP reply, a refused recipient."""
+
+
+class OutcomeUnknown(DeliveryError):
+    """The channel handed the message over and then lost the answer (a reply to the final dot
+    that never came, a reset, a time-out): it may have been delivered. Never resent unchecked."""
 
 
 class Channel(Protocol):
@@ -121,13 +127,15 @@ class SmtpChannel:
 
     def send(self, item: OutgoingEmail | OutgoingLetter, on_handover: Handover) -> str:
         email = _email_only(self.name, item)
-        data = email.to_mime(self.sender).as_bytes()
+        data = email.to_mime(self.sender).as_bytes()  # a header the mail library refuses raises here
         try:
             with self._connect() as client:
                 client.ehlo_or_helo_if_needed()
                 if self.username:
                     client.login(self.username, self.password or "")
                 _transaction(client, self.sender, email.to, data, on_handover)
+        except OutcomeUnknown:
+            raise
         except smtplib.SMTPResponseException as exc:
             kind = PermanentDeliveryError if 500 <= exc.smtp_code < 600 else RetryableDeliveryError
             raise kind(f"SMTP server replied {exc.smtp_code}", exc.smtp_code) from exc
@@ -165,7 +173,14 @@ def _transaction(
         body += b"\r\n"
     client.send(body)
     on_handover()
-    client.send(b".\r\n")
-    code, reply = client.getreply()
+    try:
+        # RFC 5321 4.5.3.2.6: wait 10 minutes for the reply to the final dot (the server may be
+        # scanning the message); the connect time-out stays short.
+        if client.sock is not None:
+            client.sock.settimeout(FINAL_REPLY_TIMEOUT)
+        client.send(b".\r\n")
+        code, reply = client.getreply()
+    except (smtplib.SMTPException, OSError) as exc:
+        raise OutcomeUnknown(f"SMTP: no reply to the end of the message ({type(exc).__name__})") from exc
     if code != 250:
         raise smtplib.SMTPDataError(code, reply)

@@ -1,18 +1,19 @@
-"""The outbox: every outgoing message is a row before anything is queued.
+"""The outbox tables: every outgoing message is a row before anything is queued.
 
 A row's ``idempotency_key`` is unique, so whatever is redelivered or replayed creates a message
-once. Statuses move ``queued`` → ``sending`` → ``sent`` | ``failed`` | ``unknown`` (and ``held``
-for letters awaiting a person's review). The broker only ever carries a row's id.
+once. Its status moves only as :mod:`messaging.lifecycle` declares, and every move that matters
+to a person writes an :class:`OutboxAudit` row in the same transaction. The broker only ever
+carries a row's id.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
 
 from workflow.db import Base, UTCDateTime
 
@@ -26,8 +27,6 @@ class Status(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     UNKNOWN = "unknown"  # a crash may have come after the provider took it: a person decides
-
-
 
 
 class OutboxMessage(Base):
@@ -67,7 +66,7 @@ class OutboxMessage(Base):
 
 class OutboxAudit(Base):
     """Who did what to a message, and when: held, approved, rejected, sent, failed. Append-only,
-    written in the same transaction as the act it records."""
+    written by :func:`messaging.lifecycle.move` in the same transaction as the move it records."""
 
     __tablename__ = "outbox_audit"
 
@@ -77,52 +76,3 @@ class OutboxAudit(Base):
     by: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     note: Mapped[str | None] = mapped_column(Text)
-
-
-def audit(
-    session: Session, outbox_id: int, action: str, by: str, at: datetime, note: str | None = None
-) -> None:
-    session.add(OutboxAudit(outbox_id=outbox_id, action=action, by=by, at=at, note=note))
-
-
-def claim_due(
-    session: Session, now: datetime, redispatch_after: timedelta, in_office_hours: bool, limit: int = 500
-) -> list[int]:
-    """Mark queued messages whose time has come as dispatched now, and return their ids.
-
-    A message dispatched earlier and still queued is claimed again after ``redispatch_after``:
-    the broker may have lost it. Rows are locked with SKIP LOCKED on PostgreSQL, so two sweepers
-    claim disjoint rows; on SQLite the sweeper's transaction holds the write lock.
-    """
-    query = (
-        select(OutboxMessage)
-        .where(
-            OutboxMessage.status == Status.QUEUED.value,
-            OutboxMessage.next_attempt_at <= now,
-            (OutboxMessage.dispatched_at.is_(None)) | (OutboxMessage.dispatched_at <= now - redispatch_after),
-        )
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    if not in_office_hours:
-        query = query.where(OutboxMessage.office_hours_only.is_(False))
-    rows = session.scalars(query).all()
-    for row in rows:
-        row.dispatched_at = now
-    return [row.id for row in rows]
-
-
-def stale_sending(session: Session, now: datetime, timeout: timedelta) -> list[OutboxMessage]:
-    """Messages left ``sending`` longer than any live send can take: their worker died."""
-    return list(
-        session.scalars(
-            select(OutboxMessage)
-            .where(
-                OutboxMessage.status == Status.SENDING.value,
-                OutboxMessage.sending_started_at <= now - timeout,
-            )
-            .order_by(OutboxMessage.id)
-            .with_for_update(skip_locked=True)
-        )
-    )

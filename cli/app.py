@@ -1,0 +1,122 @@
+"""The Typer application and its groups, and what every command shares: the clock and the runtime.
+
+Commands live in the modules beside this one; :mod:`cli.main` gathers them. A command only turns
+its arguments into a call to a service and the result into output: it never opens a database
+session itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from typer.core import TyperGroup
+
+from config.settings import get_settings
+from config.wiring import Runtime, build_runtime, check_schema
+from services.actors import SYSTEM, Actor
+from services.people import identify
+from workflow.errors import CaseloopError
+from workflow.timeutil import Clock, fixed_clock, utc_now
+
+
+class _Commands(TyperGroup):
+    """Turns caseloop's own errors into one clear line on stderr and exit status 2."""
+
+    def invoke(self, ctx: typer.Context) -> object:  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except CaseloopError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from exc
+
+
+app = typer.Typer(
+    cls=_Commands,
+    help="caseloop: statutory clocks, reminders and letters for a children's social care front door.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+events_app = typer.Typer(help="Case events from the case management system.", no_args_is_help=True)
+case_app = typer.Typer(help="One case.", no_args_is_help=True)
+queue_app = typer.Typer(help="Work queues for managers.", no_args_is_help=True)
+workflow_app = typer.Typer(help="The case lifecycle and the outbox lifecycle.", no_args_is_help=True)
+staff_app = typer.Typer(help="Social workers, managers and teams.", no_args_is_help=True)
+outbox_app = typer.Typer(help="Every message caseloop sends, and its status.", no_args_is_help=True)
+reminders_app = typer.Typer(help="Reminders to staff.", no_args_is_help=True)
+duties_app = typer.Typer(help="Duties to tell families and referrers.", no_args_is_help=True)
+templates_app = typer.Typer(help="Letter templates.", no_args_is_help=True)
+print_app = typer.Typer(help="The post room's print batch.", no_args_is_help=True)
+for group, name in (
+    (db_app, "db"),
+    (events_app, "events"),
+    (case_app, "case"),
+    (queue_app, "queue"),
+    (workflow_app, "workflow"),
+    (staff_app, "staff"),
+    (outbox_app, "outbox"),
+    (reminders_app, "reminders"),
+    (duties_app, "duties"),
+    (templates_app, "templates"),
+    (print_app, "print"),
+):
+    app.add_typer(group, name=name)
+
+# The option that lets an operator see what a member of staff would see.
+AsStaff = Annotated[
+    str | None, typer.Option("--as", help="See only what this member of staff may see (their staff id).")
+]
+
+
+@dataclass
+class Context:
+    clock: Clock
+
+    @contextmanager
+    def runtime(self, *, schema: bool = True) -> Iterator[Runtime]:
+        runtime = build_runtime(get_settings(), self.clock)
+        try:
+            if schema:
+                check_schema(runtime)
+            yield runtime
+        finally:
+            runtime.close()
+
+
+def actor_for(rt: Runtime, staff_id: str | None) -> Actor:
+    """A member of staff named on the command line, or caseloop itself (the operator's shell)."""
+    return SYSTEM if staff_id is None else identify(rt, staff_id)
+
+
+def _parse_now(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not an ISO 8601 date-time") from exc
+    if instant.tzinfo is None:
+        raise typer.BadParameter(f"{value!r} needs a UTC offset, e.g. 2026-11-30T09:00:00+00:00")
+    return instant
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    now: Annotated[
+        str | None,
+        typer.Option("--now", help="Use this ISO 8601 instant (with offset) as the current time."),
+    ] = None,
+) -> None:
+    instant = _parse_now(now)
+    ctx.obj = Context(clock=fixed_clock(instant) if instant else utc_now)
+
+
+def cli_context(ctx: typer.Context) -> Context:
+    assert isinstance(ctx.obj, Context)
+    return ctx.obj

@@ -1,0 +1,216 @@
+"""CLI commands for the engine: the schema, events in, a case, the overdue queue, the tick,
+the lifecycle diagrams and the demo borough."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.app import (
+    AsStaff,
+    actor_for,
+    app,
+    case_app,
+    cli_context,
+    db_app,
+    events_app,
+    queue_app,
+    workflow_app,
+)
+from cli.output import emit_json, emit_table
+from config.settings import get_settings
+from messaging import lifecycle as outbox_lifecycle
+from services import intake, queries
+from services import sweep as sweeping
+from services.actors import SYSTEM
+from services.people import import_staff
+from workflow import lifecycle
+from workflow.errors import CaseloopError
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Create or migrate the database schema to this version of caseloop."""
+    from migrations import upgrade
+
+    upgrade(get_settings().database_url)
+    typer.echo("database schema is up to date")
+
+
+@events_app.command("import")
+def events_import(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(help="A JSON Lines file of events, or - for standard input.")],
+) -> None:
+    """Import events; exits 0 only when no line was rejected."""
+    c = cli_context(ctx)
+    with c.runtime() as rt:
+        if file == "-":
+            report = intake.import_events(rt, SYSTEM, sys.stdin, "<stdin>", c.clock())
+        else:
+            path = Path(file)
+            if not path.is_file():
+                raise CaseloopError(f"{file}: no such file")
+            with path.open(encoding="utf-8") as lines:
+                report = intake.import_events(rt, SYSTEM, lines, path.name, c.clock())
+    for note in report.duplicates:
+        typer.echo(f"duplicate: {note}")
+    for reason in report.rejected:
+        typer.echo(f"rejected: {reason}", err=True)
+    typer.echo(
+        f"accepted {report.accepted}, duplicate {len(report.duplicates)}, rejected {len(report.rejected)}"
+        + (
+            f" (and {report.retried_accepted} earlier rejections accepted on retry)"
+            if report.retried_accepted
+            else ""
+        )
+    )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@events_app.command("rejected")
+def events_rejected(
+    ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+) -> None:
+    """List rejected events and why; they are kept, and retried with `events retry`."""
+    with cli_context(ctx).runtime() as rt:
+        rows = [asdict(r) for r in intake.list_rejected(rt, SYSTEM)]
+    if as_json:
+        emit_json(rows)
+    else:
+        emit_table(
+            rows, ["id", "event", "case", "type", "source", "line", "kind", "reason"], "no rejected events"
+        )
+
+
+@events_app.command("retry")
+def events_retry(ctx: typer.Context) -> None:
+    """Retry rejected events that their order could explain (an unknown case, a state not reached)."""
+    c = cli_context(ctx)
+    with c.runtime() as rt:
+        report = intake.retry_rejected(rt, SYSTEM, c.clock())
+    typer.echo(f"accepted {report.accepted}, still rejected {report.still_rejected}")
+
+
+@events_app.command("dismiss")
+def events_dismiss(
+    ctx: typer.Context,
+    received_id: Annotated[int, typer.Argument(metavar="ID", help="The id from `events rejected`.")],
+    by: Annotated[str, typer.Option("--by", help="Your staff id or name.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it is set aside for good.")],
+) -> None:
+    """Set a rejected event aside for good: it is kept, with who and why, and never retried."""
+    c = cli_context(ctx)
+    with c.runtime() as rt:
+        intake.dismiss_rejected(rt, SYSTEM, received_id, by, reason, c.clock())
+    typer.echo(f"dismissed received event {received_id}")
+
+
+@case_app.command("show")
+def case_show(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="The case reference.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_staff: AsStaff = None,
+) -> None:
+    """A case's state and clocks."""
+    c = cli_context(ctx)
+    with c.runtime() as rt:
+        view = queries.case(rt, actor_for(rt, as_staff), ref, c.clock())
+    if as_json:
+        emit_json(view)
+        return
+    typer.echo(
+        f"case {view['case']}  state {view['state']}  episode {view['episode']}  "
+        f"team {view['team']}  worker {view['worker'] or '-'}"
+    )
+    emit_table(view["clocks"], ["name", "started", "due", "status", "stopped"], "no clocks")
+
+
+@queue_app.command("overdue")
+def queue_overdue(
+    ctx: typer.Context,
+    team: Annotated[str | None, typer.Option("--team", help="Only this team's cases.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Show only the first N.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_staff: AsStaff = None,
+) -> None:
+    """Clocks past their due date, most overdue first."""
+    c = cli_context(ctx)
+    with c.runtime() as rt:
+        rows = queries.overdue(rt, actor_for(rt, as_staff), team, c.clock())
+    total = len(rows)
+    rows = rows[:limit] if limit else rows
+    if not as_json and limit and total > limit:
+        typer.echo(f"{total} overdue; the {limit} most overdue:")
+    if as_json:
+        emit_json(rows)
+    else:
+        emit_table(
+            rows, ["case", "clock", "due", "working_days_overdue", "worker", "team"], "nothing is overdue"
+        )
+
+
+@app.command("tick")
+def tick(ctx: typer.Context) -> None:
+    """One pass of the time-driven work: clocks, breaches, reminders, and sending what is due.
+
+    The beat's sweeper runs the same pass every minute and hands the sending to workers; here the
+    messages claimed are sent in this process, so a tick works with no worker running.
+    """
+    c = cli_context(ctx)
+    with c.runtime() as rt:
+        done = sweeping.tick(rt, SYSTEM, c.clock())
+    typer.echo(done.sweep.summary())
+    if done.sweep.to_deliver:
+        outcomes = done.outcomes
+        typer.echo(
+            f"sent {outcomes['sent']}, retrying {outcomes['retrying']}, failed {outcomes['failed']}"
+            + (f", held {outcomes['held']}" if outcomes["held"] else "")
+            + (f", unknown {outcomes['unknown']}" if outcomes["unknown"] else "")
+        )
+
+
+@workflow_app.command("diagram")
+def workflow_diagram(
+    outbox: Annotated[bool, typer.Option("--outbox", help="The outbox lifecycle instead.")] = False,
+) -> None:
+    """Print the case lifecycle (or, with --outbox, the outbox lifecycle) as a Mermaid diagram."""
+    typer.echo(outbox_lifecycle.mermaid() if outbox else lifecycle.mermaid(), nl=False)
+
+
+@app.command("demo")
+def demo(
+    ctx: typer.Context,
+    weeks: Annotated[int, typer.Option(min=1, max=104, help="Weeks of referrals.")] = 8,
+    per_week: Annotated[int, typer.Option(min=1, max=5000, help="Referrals a week.")] = 350,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same borough.")] = 2026,
+    output: Annotated[Path, typer.Option(help="Where to write the events.")] = Path("var/demo-events.jsonl"),
+) -> None:
+    """Write a synthetic borough's events and import them."""
+    from workflow.demo import Borough, staff_csv, write_jsonl
+
+    c = cli_context(ctx)
+    now = c.clock()
+    with c.runtime() as rt:
+        people = import_staff(rt, SYSTEM, staff_csv().splitlines(), now)
+        typer.echo(f"staff: created {people.created}, updated {people.updated}, unchanged {people.unchanged}")
+        borough = Borough(
+            seed=seed, weeks=weeks, per_week=per_week, zone=rt.settings.zone, calendar=rt.book.calendar
+        )
+        count = write_jsonl(borough.events(now), output)
+        typer.echo(f"wrote {count} events for {weeks * per_week} referrals to {output}")
+        with output.open(encoding="utf-8") as lines:
+            report = intake.import_events(rt, SYSTEM, lines, output.name, now)
+        ticked = sweeping.update_clocks(rt, SYSTEM, now)
+    typer.echo(
+        f"accepted {report.accepted}, duplicate {len(report.duplicates)}, "
+        f"rejected {len(report.rejected)}; {ticked.breached} clocks breached"
+    )
+    if not report.ok:
+        raise typer.Exit(1)

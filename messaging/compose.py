@@ -1,0 +1,68 @@
+"""From a letter's outbox row to what its channel sends: an email, or a posted letter with its PDF.
+
+The last check before anything goes happens here: on a case that now needs review (domestic
+abuse, a confidential address) an unapproved letter is held, not sent.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from letters.letters_renderer import LetterOrder, LetterRenderer
+from letters.rendering import RenderError
+from messaging.email import OUTBOX_ID_HEADER, REFERENCE_HEADER, OutgoingEmail
+from messaging.letter import OutgoingLetter
+from messaging.outbox import OutboxMessage
+from workflow.duties import hold_reasons
+from workflow.model import Case
+
+
+def order_of(row: OutboxMessage) -> LetterOrder:
+    return LetterOrder(
+        id=row.id,
+        kind=row.kind,
+        case_id=row.case_id,
+        recipient_role=row.recipient_role,
+        recipient=row.recipient,
+        medium=str(row.payload.get("medium") or "post"),
+    )
+
+
+class LetterComposer:
+    """Builds the outgoing email or letter for a letter's row (a renderer for the relay)."""
+
+    def __init__(self, letters: LetterRenderer) -> None:
+        self.letters = letters
+
+    def __call__(self, session: Session, row: OutboxMessage) -> OutgoingEmail | OutgoingLetter:
+        case = session.get(Case, row.case_id) if row.case_id is not None else None
+        if case is not None and not row.payload.get("approved_by"):
+            reasons = hold_reasons(case)
+            if reasons:
+                raise RenderError(f"outbox {row.id}: held for review: {'; '.join(reasons)}")
+        rendered, view = self.letters.render(session, order_of(row))
+        if row.payload.get("medium") == "email":
+            return OutgoingEmail(
+                to=row.address,
+                subject=rendered.subject,
+                text=rendered.text,
+                html=rendered.html,
+                message_id=f"<letter.{row.id}@caseloop>",
+                headers={OUTBOX_ID_HEADER: str(row.id), REFERENCE_HEADER: row.idempotency_key},
+                template_version=rendered.version,
+            )
+        recipient = view["recipient"]
+        lines = tuple(recipient.get("address_lines") or ())
+        if not lines:
+            raise RenderError(f"outbox {row.id}: a posted letter needs an address")
+        return OutgoingLetter(
+            key=str(row.id),
+            reference=row.idempotency_key,
+            recipient_name=str(recipient.get("name") or ""),
+            address_lines=lines,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            pdf=self.letters.pdf(rendered),
+            template_version=rendered.version,
+        )

@@ -1,0 +1,57 @@
+"""Who is acting: a member of staff, a system holding an API token, or caseloop itself.
+
+Every use case takes an actor and asks :mod:`services.authorisation` whether it may act.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from sqlalchemy.orm import Session
+
+from workflow.errors import Forbidden
+from workflow.staff import Role, Staff
+
+
+class Kind(StrEnum):
+    STAFF = "staff"
+    CLIENT = "client"  # a system with an API token
+    SYSTEM = "system"  # caseloop itself: the sweeper, the workers, an operator's shell
+
+
+class Scope(StrEnum):
+    EVENTS_WRITE = "events:write"
+    CASES_READ = "cases:read"
+    OUTBOX_READ = "outbox:read"
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: Kind
+    id: str  # the staff id, the token's name, or "caseloop"
+    role: Role | None = None
+    team: str | None = None
+    # The teams this member of staff manages (a service manager) or a token is limited to.
+    teams: frozenset[str] = field(default_factory=frozenset)
+    scopes: frozenset[Scope] = field(default_factory=frozenset)
+
+    @property
+    def name(self) -> str:
+        """What the audit trail records as "by"."""
+        return self.id
+
+
+SYSTEM = Actor(Kind.SYSTEM, "caseloop")
+
+
+def client(name: str, scopes: set[Scope], teams: set[str] | None = None) -> Actor:
+    return Actor(Kind.CLIENT, name, scopes=frozenset(scopes), teams=frozenset(teams or ()))
+
+
+def staff_member(session: Session, staff_id: str) -> Actor:
+    """The actor for an active member of staff, or :class:`Forbidden` naming the id."""
+    person = session.get(Staff, staff_id)
+    if person is None or not person.active:
+        raise Forbidden(f"{staff_id} is not a known member of staff")
+    return Actor(Kind.STAFF, person.id, role=Role(person.role), team=person.team)

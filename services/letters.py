@@ -1,0 +1,142 @@
+"""Letters a person reviews: approve (it is queued) or reject (it never goes), and see one as
+its recipient will.
+
+Who may review: whoever may see the case (its allocated worker, its team, a service manager).
+Every decision writes one audit row, in the same transaction, with who, when and why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from letters.letters_renderer import LetterOrder
+from messaging.compose import order_of
+from messaging.lifecycle import move
+from messaging.outbox import OutboxMessage, Status
+from services.actors import Actor, Kind
+from services.authorisation import Action, authorise, may_see, require_staff
+from services.runtime import Runtime
+from workflow.duties import recipients
+from workflow.errors import Conflict, Invalid, NotFound
+from workflow.history import record
+from workflow.model import Case
+
+Format = Literal["text", "html", "pdf"]
+
+
+def message_for(
+    session: Session, actor: Actor, outbox_id: int, *, lock: bool = False
+) -> tuple[OutboxMessage, Case | None]:
+    """The message and its case, if ``actor`` may see them; else the same NotFound as for none."""
+    row = session.get(OutboxMessage, outbox_id, with_for_update=lock)
+    case = session.get(Case, row.case_id) if row is not None and row.case_id is not None else None
+    if row is None or not _may_see_message(actor, row, case):
+        raise NotFound(f"no outbox message {outbox_id}")
+    return row, case
+
+
+def _may_see_message(actor: Actor, row: OutboxMessage, case: Case | None) -> bool:
+    if case is not None:
+        return may_see(actor, case)
+    # A staff digest: its reader, or caseloop itself.
+    return actor.kind is Kind.SYSTEM or (actor.kind is Kind.STAFF and row.recipient == actor.id)
+
+
+def _held(session: Session, actor: Actor, outbox_id: int) -> tuple[OutboxMessage, Case | None]:
+    row, case = message_for(session, actor, outbox_id, lock=True)
+    if row.status != Status.HELD:
+        raise Conflict(f"outbox {outbox_id} is {row.status}, not held: only held letters are reviewed")
+    return row, case
+
+
+def approve_letter(
+    rt: Runtime, actor: Actor, outbox_id: int, note: str | None, now: datetime | None = None
+) -> None:
+    """Release a held letter: it is queued and sent by the next sweep."""
+    require_staff(actor, Action.REVIEW_LETTER)
+    authorise(actor, Action.REVIEW_LETTER)
+    now = now or rt.clock()
+    with rt.writing() as uow:
+        row, case = _held(uow.session, actor, outbox_id)
+        row.next_attempt_at, row.dispatched_at, row.last_error = now, None, None
+        row.payload = {**row.payload, "approved_by": actor.id, "approved_at": now.isoformat()}
+        move(uow.session, row, Status.QUEUED, by=actor.id, at=now, note=note)
+        if case is not None:
+            record(uow.session, case, "letter.approved", now, None, outbox=row.id, by=actor.id)
+        uow.commit()
+
+
+def reject_letter(
+    rt: Runtime, actor: Actor, outbox_id: int, reason: str, now: datetime | None = None
+) -> None:
+    """Stop a held letter for good. The duty it served stays owed until it is met another way."""
+    require_staff(actor, Action.REVIEW_LETTER)
+    authorise(actor, Action.REVIEW_LETTER)
+    if not reason.strip():
+        raise Invalid("a rejection needs a reason")
+    now = now or rt.clock()
+    with rt.writing() as uow:
+        row, case = _held(uow.session, actor, outbox_id)
+        move(uow.session, row, Status.REJECTED, by=actor.id, at=now, note=reason)
+        if case is not None:
+            record(uow.session, case, "letter.rejected", now, None, outbox=row.id, by=actor.id)
+        uow.commit()
+
+
+@dataclass(frozen=True)
+class Shown:
+    summary: str  # what the message is, to whom, by what channel and in what status
+    content: str | bytes
+
+
+def show_message(rt: Runtime, actor: Actor, outbox_id: int, fmt: Format) -> Shown:
+    """A message as its recipient would get it, rendered now, without sending or recording it."""
+    authorise(actor, Action.READ_OUTBOX)
+    with rt.reading() as uow:
+        row, _ = message_for(uow.session, actor, outbox_id)
+        if row.duty is None:
+            if fmt == "pdf":
+                raise Invalid("only letters have a PDF")
+            email = rt.renderers[row.kind](uow.session, row)
+            content: str | bytes = email.html if fmt == "html" else email.text
+        else:
+            content = _letter(rt, uow.session, order_of(row), fmt)
+        reasons = "; ".join(row.payload.get("hold_reasons") or [])
+        summary = (
+            f"outbox {row.id}: {row.kind} to {row.recipient_role} {row.recipient} by "
+            f"{row.channel}, {row.status}" + (f" ({reasons})" if reasons else "")
+        )
+    return Shown(summary, content)
+
+
+def _letter(rt: Runtime, session: Session, order: LetterOrder, fmt: Format) -> str | bytes:
+    rendered, _ = rt.letters.render(session, order)
+    if fmt == "text":
+        return rendered.text
+    if fmt == "html":
+        return rendered.html
+    return rt.letters.pdf(rendered)
+
+
+def preview_template(rt: Runtime, actor: Actor, key: str, case_ref: str, fmt: Format) -> str | bytes:
+    """A template filled for a case's first eligible recipient, without creating a letter."""
+    authorise(actor, Action.READ_CASE)
+    entry = rt.catalogue.entry(key)
+    with rt.reading() as uow:
+        found = uow.session.scalar(select(Case).where(Case.ref == case_ref))
+        if found is None or not may_see(actor, found):
+            raise NotFound(f"no case {case_ref!r}")
+        duty = next((d for d in rt.book.policy.duties if d.audience == entry.audience), None)
+        if duty is None:
+            raise Invalid(f"no duty in the policy writes to {entry.audience}")
+        people, skipped = recipients(found, duty)
+        if not people:
+            raise Conflict(f"case {case_ref} has no {entry.audience} recipient: {'; '.join(skipped)}")
+        who = people[0]
+        order = LetterOrder(0, key, found.id, who.role, who.key, who.medium)
+        return _letter(rt, uow.session, order, fmt)

@@ -1,0 +1,171 @@
+"""The time-driven pass, run by the beat's sweeper every minute and by ``caseloop tick``.
+
+Each step is its own short unit of work, and none calls the network:
+
+1. recalculate clocks computed under an older policy or calendar, and mark breaches;
+2. plan the day's reminders once, at the first pass within office hours on a working day;
+3. settle messages whose worker died while sending (requeued, or ``unknown`` to be confirmed);
+4. claim the messages now due, as many as the workers can take;
+5. claim the sent messages whose delivery status is worth asking a provider about.
+
+What needs the network (delivering, confirming, reading statuses) is handed back as ids: the
+sweeper task queues one task for each, and ``tick`` runs them in its own process afterwards. The
+pass is safe to run twice at once: planning takes an advisory lock on PostgreSQL (a second pass
+skips it) and SQLite's write lock serialises it; claims lock rows with SKIP LOCKED; and every
+row created has a unique key besides.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from messaging import reconcile, status_reads
+from messaging.claims import claim_due
+from messaging.relay import DeliveryOutcome
+from services.actors import Actor
+from services.authorisation import Action, authorise
+from services.runtime import Runtime
+from workflow import clocks
+from workflow.reminders import PlanReport, in_office_hours, plan_day
+
+log = logging.getLogger(__name__)
+
+_LOCK_KEY = 7_316_001  # any fixed number: the planning step's advisory lock on PostgreSQL
+STATUS_READ_BATCH = 50  # messages asked about per status-reading task
+
+
+@dataclass
+class SweepReport:
+    recalculated: int = 0
+    breached: int = 0
+    plan: PlanReport | None = None
+    reconciled: dict[str, int] = field(default_factory=dict)
+    to_deliver: list[int] = field(default_factory=list)
+    to_confirm: list[int] = field(default_factory=list)
+    to_read: list[int] = field(default_factory=list)
+    statuses: dict[str, int] = field(default_factory=dict)
+    skipped: bool = False  # another pass was planning the day's reminders
+
+    def summary(self) -> str:
+        plan = self.plan
+        planned = f"{plan.items} reminders in {plan.digests} digests" if plan and plan.planned else "none"
+        return (
+            f"recalculated {self.recalculated}, newly breached {self.breached}, "
+            f"reminders planned: {planned}, stale sends settled {sum(self.reconciled.values())}, "
+            f"messages to deliver {len(self.to_deliver)}"
+        )
+
+
+def _take_lock(session: Session) -> bool:
+    if session.get_bind().dialect.name != "postgresql":
+        return True  # SQLite: this transaction began IMMEDIATE and already holds the write lock
+    # One lock per schema, so deployments (or test runs) sharing a database do not skip each other.
+    query = text("SELECT pg_try_advisory_xact_lock(:k, hashtext(current_schema()))")
+    return bool(session.execute(query, {"k": _LOCK_KEY}).scalar())
+
+
+@dataclass(frozen=True)
+class ClockReport:
+    recalculated: int
+    breached: int
+
+
+def update_clocks(rt: Runtime, actor: Actor, now: datetime) -> ClockReport:
+    """Recalculate clocks computed under an older policy or calendar, then mark breaches."""
+    authorise(actor, Action.RUN_SWEEP)
+    with rt.writing() as uow:
+        moved = clocks.recalculate(uow.session, rt.book, now)
+        breached = clocks.mark_breaches(uow.session, rt.book, now)
+        uow.commit()
+    return ClockReport(moved, breached)
+
+
+def sweep(rt: Runtime, actor: Actor, now: datetime) -> SweepReport:
+    """One pass: each step in its own short transaction. Returns the ids of the work to hand out."""
+    authorise(actor, Action.RUN_SWEEP)
+    ticked = update_clocks(rt, actor, now)
+    report = SweepReport(recalculated=ticked.recalculated, breached=ticked.breached)
+    with rt.writing() as uow:
+        if _take_lock(uow.session):
+            report.plan = plan_day(uow.session, rt.book, now, rt.staff_channel)
+            uow.commit()
+        else:
+            report.skipped = True
+    with rt.writing() as uow:
+        settled = reconcile.settle_stale(
+            uow.session, now, rt.timings.sending_timeout, rt.settings.max_attempts
+        )
+        uow.commit()
+    report.to_confirm = settled.unknown
+    report.reconciled = {"requeued": settled.requeued, "unknown": len(settled.unknown)}
+    if settled.failed:
+        report.reconciled["failed"] = settled.failed
+    with rt.writing() as uow:
+        report.to_deliver = claim_due(
+            uow.session,
+            now,
+            rt.timings.redispatch_after,
+            in_office_hours(rt.book, now),
+            limit=rt.settings.claim_batch,
+        )
+        uow.commit()
+    with rt.writing() as uow:
+        report.to_read = status_reads.claim_status_reads(uow.session, rt.channels, now)
+        uow.commit()
+    return report
+
+
+def confirm(rt: Runtime, actor: Actor, outbox_ids: list[int], now: datetime) -> dict[str, int]:
+    """Ask channels about ``unknown`` messages left by dead workers (a task of its own)."""
+    authorise(actor, Action.RUN_SWEEP)
+    outcomes = Counter(reconcile.confirm_unknown(rt.db, rt.channels, i, now) for i in outbox_ids)
+    return dict(outcomes)
+
+
+def read_statuses(rt: Runtime, actor: Actor, outbox_ids: list[int], now: datetime) -> dict[str, int]:
+    """Ask providers how sent messages fared (a task of its own: a provider may be slow)."""
+    authorise(actor, Action.RUN_SWEEP)
+    return status_reads.read_statuses(rt.db, rt.channels, outbox_ids, now)
+
+
+def deliver(rt: Runtime, actor: Actor, outbox_id: int) -> DeliveryOutcome:
+    """Deliver one message if it is still queued (the task behind every claim)."""
+    authorise(actor, Action.RUN_SWEEP)
+    return rt.deliverer().deliver(outbox_id)
+
+
+def follow_up(rt: Runtime, actor: Actor, report: SweepReport, now: datetime) -> None:
+    """Run a pass's confirmations and status reads in this process (``tick``, tests)."""
+    confirmed = confirm(rt, actor, report.to_confirm, now)
+    # What the pass marked unknown and the channel then settled is counted as settled.
+    report.reconciled["requeued"] += confirmed.get("requeued", 0)
+    report.reconciled["confirmed"] = confirmed.get("confirmed", 0)
+    report.reconciled["unknown"] -= confirmed.get("requeued", 0) + confirmed.get("confirmed", 0)
+    report.statuses = read_statuses(rt, actor, report.to_read, now) if report.to_read else {}
+
+
+@dataclass
+class TickReport:
+    sweep: SweepReport
+    outcomes: Counter[str]
+
+
+def tick(rt: Runtime, actor: Actor, now: datetime) -> TickReport:
+    """The whole pass in this process: sweep, confirm, read statuses, then deliver what was
+    claimed. One message that cannot go never stops the others."""
+    report = sweep(rt, actor, now)
+    follow_up(rt, actor, report, now)
+    outcomes: Counter[str] = Counter()
+    for outbox_id in report.to_deliver:
+        try:
+            outcomes[str(deliver(rt, actor, outbox_id))] += 1
+        except Exception:  # recorded on the row by the relay where it could be; logged here
+            log.exception("outbox %s: delivery raised", outbox_id)
+            outcomes["error"] += 1
+    return TickReport(report, outcomes)

@@ -1,0 +1,63 @@
+"""What the domain announces (past tense), for messaging and the services to act on.
+
+Each carries the rows involved: events live only within the transaction that published them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+from workflow.model import Case
+from workflow.staff import Staff
+
+if TYPE_CHECKING:
+    from workflow.duties import Recipient
+    from workflow.reminders import ReminderItem
+
+
+@dataclass(frozen=True)
+class LetterOwed:
+    """A duty fired: ``recipient`` is owed ``duty``'s letter because of event ``event_id``."""
+
+    case: Case
+    duty: str
+    recipient: Recipient
+    channel: str
+    event_id: str
+    at: datetime
+    received_id: int | None
+    holds: tuple[str, ...]  # why a person must review it first (empty: none)
+
+
+@dataclass(frozen=True)
+class RiskCameToLight:
+    """Domestic abuse or a confidential address is now known: waiting letters must be held."""
+
+    case: Case
+    reasons: tuple[str, ...]
+    at: datetime
+    received_id: int | None
+
+
+@dataclass(frozen=True)
+class DutyDoneByHand:
+    """The council recorded ``duty`` as done another way: its unsent letters are not owed."""
+
+    case: Case
+    duty: str
+    event_id: str
+    at: datetime
+    received_id: int | None
+
+
+@dataclass(frozen=True)
+class DigestOwed:
+    """``person``'s reminders for ``day`` were planned: they are owed one digest."""
+
+    person: Staff
+    day: date
+    items: tuple[ReminderItem, ...]
+    channel: str
+    at: datetime
