@@ -7,6 +7,7 @@ says so) when it is unset; under CI (``CI=true``) a missing service is an error,
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,8 @@ from sqlalchemy.engine import make_url
 from config.settings import Settings
 from config.wiring import Runtime, build_runtime
 from migrations import upgrade
+
+TESTS = Path(__file__).resolve().parent
 
 
 def require(name: str, what: str, present: str | None) -> str:
@@ -75,3 +78,32 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
     rt = build_runtime(settings)
     yield rt
     rt.close()
+
+
+@pytest.fixture(autouse=True)
+def outbox_moves_go_through_the_lifecycle() -> Iterator[list[str]]:
+    """In every test: caseloop's own code changes an outbox status only through
+    ``messaging.lifecycle`` (tests may set one by hand, to stage a worker that died)."""
+    from sqlalchemy import event
+
+    from messaging import lifecycle
+    from messaging.outbox import OutboxMessage
+
+    behind_its_back: list[str] = []
+
+    def on_set(target: OutboxMessage, value: str, old: object, _initiator: object) -> None:
+        if lifecycle.moving() or value == old:
+            return
+        frame = sys._getframe(1)
+        while frame is not None and "sqlalchemy" in frame.f_code.co_filename:
+            frame = frame.f_back  # type: ignore[assignment]
+        where = frame.f_code.co_filename if frame is not None else "?"
+        if not Path(where).resolve().is_relative_to(TESTS):
+            behind_its_back.append(f"{where}:{frame.f_lineno if frame else '?'} set {old!r} -> {value!r}")
+
+    event.listen(OutboxMessage.status, "set", on_set)
+    try:
+        yield behind_its_back
+    finally:
+        event.remove(OutboxMessage.status, "set", on_set)
+    assert behind_its_back == [], "outbox statuses changed outside messaging.lifecycle"

@@ -126,9 +126,8 @@ def test_held_letters_are_approved_or_rejected_from_the_cli(cli: Cli, rt: Runtim
     ids = {m.kind: m.id for m in letters_of(rt, "C1")}
     assert sorted(r["id"] for r in cli.json("outbox", "list", "--status", "held")) == sorted(ids.values())
     closing, decision = ids["family_closing_letter"], ids["family_decision"]
-    refused = cli("outbox", "approve", str(closing), "--by", "X1")
-    assert (refused.exit_code, refused.stderr) == (
-        2, "error: X1 is not the allocated worker or in the case's team\n")
+    refused = cli("outbox", "approve", str(closing), "--by", "X1")  # X1 may not see the case at all
+    assert (refused.exit_code, refused.stderr) == (2, f"error: no outbox message {closing}\n")
     assert cli("outbox", "reject", str(decision), "--by", "W1").exit_code == 2  # a reason is required
     approved = cli.ok("outbox", "approve", str(closing), "--by", "W1", "--note", "she moved; post is safe")
     assert approved.stdout == f"approved outbox {closing}; it is queued\n"
