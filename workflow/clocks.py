@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from workflow.calendar import WorkingCalendar, add_calendar_months
 from workflow.census import NON_PROFESSIONAL_SOURCES, SCHOOL_SOURCES
 from workflow.errors import TransitionNotAllowed
+from workflow.events import ClockPaused, ClockResumed, Event
 from workflow.history import record
 from workflow.model import Case, ClockRow
 from workflow.policy import ClockRule, Policy, Trigger
@@ -86,7 +87,7 @@ def school_known(case: Case) -> bool:
     return bool(case.child.get("school")) or case.referral_source in SCHOOL_SOURCES
 
 
-def matches(trigger: Trigger, event: Any, case: Case) -> bool:
+def matches(trigger: Trigger, event: Event, case: Case) -> bool:
     """Whether an accepted event, with the case as it now stands, fires ``trigger``."""
     if trigger.event != event.type:
         return False
@@ -113,7 +114,7 @@ def _case_clocks(session: Session, case: Case) -> list[ClockRow]:
     )
 
 
-def apply_event(session: Session, book: Rulebook, case: Case, event: Any, received_id: int | None) -> None:
+def apply_event(session: Session, book: Rulebook, case: Case, event: Event, received_id: int | None) -> None:
     """Stop, cancel, pause, resume and start the case's clocks for an accepted event.
 
     Stops and cancels come first, so one event can end one clock and start the next (a review
@@ -123,7 +124,7 @@ def apply_event(session: Session, book: Rulebook, case: Case, event: Any, receiv
     known = _case_clocks(session, case)
     active = [c for c in known if c.status in ACTIVE]
 
-    if event.type in ("clock.paused", "clock.resumed"):
+    if isinstance(event, ClockPaused | ClockResumed):
         _pause_or_resume(session, book, case, event, active, now_date, received_id)
         return
 
@@ -187,12 +188,12 @@ def _pause_or_resume(
     session: Session,
     book: Rulebook,
     case: Case,
-    event: Any,
+    event: ClockPaused | ClockResumed,
     active: list[ClockRow],
     on: date,
     received_id: int | None,
 ) -> None:
-    pausing = event.type == "clock.paused"
+    pausing = isinstance(event, ClockPaused)
     wanted = (ClockStatus.RUNNING, ClockStatus.BREACHED) if pausing else (ClockStatus.PAUSED,)
     clock = next((c for c in active if c.name == event.clock and c.status in wanted), None)
     if clock is None:
@@ -200,6 +201,7 @@ def _pause_or_resume(
         raise TransitionNotAllowed("clock", f"case {case.ref} has no {what} clock named {event.clock!r}")
     if pausing:
         clock.status, clock.paused_on = ClockStatus.PAUSED, on
+        assert isinstance(event, ClockPaused)
         _log(session, case, clock, "clock.paused", event.at, received_id, reason=event.reason)
     else:
         rule = book.policy.clock(clock.name)

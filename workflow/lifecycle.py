@@ -15,6 +15,7 @@ from typing import Any
 
 from workflow.census import CLOSURE_REASONS, NEEDS_ASSESSMENT, REFERRAL_NFA
 from workflow.errors import CensusRuleBroken, EventRejected, TransitionNotAllowed
+from workflow.events import CaseClosed, Event
 
 
 class State(StrEnum):
@@ -58,7 +59,7 @@ class Guard:
     """A rule the event must keep: ``check`` returns None when it holds, else the broken rule."""
 
     description: str
-    check: Callable[[CaseFacts, Any], EventRejected | None]
+    check: Callable[[CaseFacts, Event], EventRejected | None]
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class Transition:
     condition: Condition | None = None
     guard: Guard | None = None
 
-    def applies(self, facts: CaseFacts, event: Any) -> bool:
+    def applies(self, facts: CaseFacts, event: Event) -> bool:
         fields_match = all(getattr(event, name) == value for name, value in self.when.items())
         return fields_match and (self.condition is None or self.condition.holds(facts))
 
@@ -85,7 +86,8 @@ def _show(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _census_closure(facts: CaseFacts, event: Any) -> EventRejected | None:
+def _census_closure(facts: CaseFacts, event: Event) -> EventRejected | None:
+    assert isinstance(event, CaseClosed)  # the guard is only on closing transitions
     reason = event.reason
     if reason in NEEDS_ASSESSMENT and not facts.assessment_completed:
         return CensusRuleBroken(
@@ -102,7 +104,8 @@ def _census_closure(facts: CaseFacts, event: Any) -> EventRejected | None:
     return None
 
 
-def _referral_nfa_closure(facts: CaseFacts, event: Any) -> EventRejected | None:
+def _referral_nfa_closure(facts: CaseFacts, event: Event) -> EventRejected | None:
+    assert isinstance(event, CaseClosed)
     if event.reason != REFERRAL_NFA:
         return CensusRuleBroken(
             "reason",
@@ -171,7 +174,7 @@ TRANSITIONS: tuple[Transition, ...] = (
 )
 
 
-def resolve(facts: CaseFacts, event: Any) -> Transition:
+def resolve(facts: CaseFacts, event: Event) -> Transition:
     """The row of :data:`TRANSITIONS` that applies to ``event`` for a case in ``facts.state``.
 
     Raises :class:`TransitionNotAllowed` when no row takes the event in this state, and the
