@@ -1,1 +1,1 @@
-"""Letters and messages: templates, audience view-models, rendering, the outbox and channels."""
+"""Letters: templates and their manifest, audience view-models, rendering to text, HTML and PDF."""

@@ -1,1 +1,1 @@
-"""Celery tasks: thin entry points that take ids, open a unit of work and call a service."""
+"""Celery tasks: thin entry points that take ids and call a service as caseloop itself."""

@@ -1,4 +1,6 @@
-"""The domain of caseloop: events, the case lifecycle, the working-day calendar and clocks.
+"""The domain of caseloop: events, the case lifecycle, the working-day calendar, clocks, duties,
+staff and reminders.
 
-Nothing in this package imports Celery, Jinja2 or an HTTP framework; entry points call into it.
+Nothing in this package imports Celery, Jinja2, HTTP code or any outer layer; it announces what
+happened on the bus (:mod:`workflow.bus`) and the services act on it.
 """
