@@ -27,7 +27,11 @@ class SchemaNotReady(CaseloopError):
 
 def check_schema(rt: Runtime) -> None:
     head = current_head()
-    with rt.db.engine.connect() as conn:
+    # A reading transaction: every command checks this first, and on SQLite a plain connection's
+    # transaction would begin IMMEDIATE and wait for the write lock (a read-only command behind
+    # an import).
+    with rt.db.reading() as session:
+        conn = session.connection()
         found = None
         if inspect(conn).has_table("alembic_version"):
             found = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
