@@ -165,6 +165,8 @@ def _store_rejection(
 def _duplicate_note(line_no: int, event_id: str, previous: ReceivedEvent) -> str:
     if previous.status == ReceivedStatus.ACCEPTED:
         return f"line {line_no}: event {event_id} was already accepted; skipped"
+    if previous.status == ReceivedStatus.DISMISSED:  # set aside for good: it waits for nothing
+        return f"line {line_no}: event {event_id} was already received and dismissed; skipped"
     return f"line {line_no}: event {event_id} was already received and is waiting for a retry; skipped"
 
 
