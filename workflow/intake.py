@@ -216,6 +216,8 @@ def dismiss(session: Session, received_id: int, by: str, why: str, now: datetime
     """Set a rejected event aside for good: it is kept, with who dismissed it, when and why."""
     if not why.strip():
         raise Invalid("a dismissal needs a reason")
+    if not by.strip():
+        raise Invalid("a dismissal needs the name of who dismissed it")
     row = session.get(ReceivedEvent, received_id, with_for_update=True)
     if row is None:
         raise NotFound(f"no received event {received_id}")
