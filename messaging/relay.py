@@ -195,6 +195,10 @@ class Deliverer:
             if row is None or row.status != Status.QUEUED or row.attempts != seen_attempts:
                 return DeliveryOutcome.LOST_TRACK
             move(session, row, Status.SENDING, by=SYSTEM, at=self.clock())
+            if row.attempts >= self.retry.max_attempts:
+                # Queued again with its attempts spent (a channel said a lost one never arrived):
+                # it fails now rather than count past the limit.
+                return self._settle_failure(session, row, row.attempts, exc)
             row.attempts += 1
             return self._settle_failure(session, row, row.attempts, exc)
 

@@ -65,6 +65,18 @@ def _email_only(channel: str, item: OutgoingEmail | OutgoingLetter) -> OutgoingE
     return item
 
 
+def _mime_bytes(email: OutgoingEmail, sender: str) -> bytes:
+    """The message as bytes, or a permanent failure: building is deterministic, so a header the
+    mail library refuses (a CR/LF in an address or a reference, an address it cannot parse) is
+    refused the same way on every retry. The library's own words, cut short, say which."""
+    try:
+        return email.to_mime(sender).as_bytes()
+    except Exception as exc:  # ValueError for CR/LF; other types from its header parser
+        raise PermanentDeliveryError(
+            f"the email could not be built: {type(exc).__name__}: {str(exc)[:200]}"
+        ) from exc
+
+
 class FileChannel:
     """Writes each email as ``<key>.eml`` in a folder a person can open (the embedded default)."""
 
@@ -80,10 +92,11 @@ class FileChannel:
         email = _email_only(self.name, item)
         key = email.headers.get(OUTBOX_ID_HEADER, email.message_id)
         target = self._path(f"outbox-{key}")
+        data = _mime_bytes(email, self.sender)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             temporary = target.with_suffix(".tmp")
-            temporary.write_bytes(email.to_mime(self.sender).as_bytes())
+            temporary.write_bytes(data)
             on_handover()
             os.replace(temporary, target)
         except OSError as exc:
@@ -127,25 +140,56 @@ class SmtpChannel:
 
     def send(self, item: OutgoingEmail | OutgoingLetter, on_handover: Handover) -> str:
         email = _email_only(self.name, item)
-        data = email.to_mime(self.sender).as_bytes()  # a header the mail library refuses raises here
+        data = _mime_bytes(email, self.sender)
+        client: smtplib.SMTP | None = None
+        # Whether the last thing on the wire was a reply read: only then may QUIT be sent (in the
+        # middle of DATA it would be taken as the message's text; after a lost reply, wait again).
+        replied = False
         try:
-            with self._connect() as client:
-                client.ehlo_or_helo_if_needed()
-                if self.username:
-                    client.login(self.username, self.password or "")
-                _transaction(client, self.sender, email.to, data, on_handover)
+            client = self._connect()
+            client.ehlo_or_helo_if_needed()
+            if self.username:
+                client.login(self.username, self.password or "")
+            _transaction(client, self.sender, email.to, data, on_handover)
+            replied = True
         except OutcomeUnknown:
             raise
         except smtplib.SMTPResponseException as exc:
+            replied = True  # a reply was read, so the outcome is known (a refusal of the dot too)
             kind = PermanentDeliveryError if 500 <= exc.smtp_code < 600 else RetryableDeliveryError
             raise kind(f"SMTP server replied {exc.smtp_code}", exc.smtp_code) from exc
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
+            replied = True
             kind = PermanentDeliveryError if all(c >= 500 for c in codes) else RetryableDeliveryError
             raise kind(f"SMTP server refused the recipient ({', '.join(map(str, codes))})") from exc
         except (smtplib.SMTPException, OSError) as exc:
             raise RetryableDeliveryError(f"SMTP connection failed: {type(exc).__name__}") from exc
+        except UnicodeError as exc:
+            # smtplib writes commands in ASCII: an internationalised address cannot be given in
+            # MAIL or RCPT without SMTPUTF8, which caseloop does not use. Always before the dot.
+            raise PermanentDeliveryError("SMTP: an address is not ASCII; it cannot be sent by SMTP") from exc
+        finally:
+            if client is not None:
+                self._close(client, polite=replied)
         return email.message_id
+
+    def _close(self, client: smtplib.SMTP, *, polite: bool) -> None:
+        """End the connection without letting the ending change the outcome.
+
+        Not ``with smtplib.SMTP(...)``: its QUIT raises on a reply other than 221, which would turn
+        a message the server accepted into a failed attempt (and a resend), and it waits with
+        whatever time-out the socket has, ten minutes after the final dot. QUIT here is bounded
+        by the short time-out and its failure ignored; otherwise the socket is just closed.
+        """
+        try:
+            if polite and client.sock is not None:
+                client.sock.settimeout(self.timeout)
+                client.quit()
+        except (smtplib.SMTPException, OSError):
+            pass
+        finally:
+            client.close()
 
     def confirm(self, message: OutboxMessage) -> bool | None:
         return None  # SMTP cannot be asked whether a message arrived
