@@ -45,8 +45,16 @@ class Settings(BaseSettings):
     task_time_limit: int = Field(default=120, ge=2, description="Hard limit of one task, seconds.")
     # A message left `sending` longer than this is reconciled; it must outlast any live send.
     sending_timeout: int = Field(default=600, ge=3, description="Seconds before a send is stale.")
-    redispatch_after: int = Field(default=300, ge=1, description="Re-dispatch a queued message, seconds.")
-    claim_batch: int = Field(default=500, ge=1, description="Messages one sweep hands out at most.")
+    redispatch_after: int = Field(
+        default=300, ge=1, description="Re-dispatch a queued message whose broker message was lost, seconds."
+    )
+    claim_batch: int = Field(default=500, ge=1, description="Messages one sweep or tick hands out at most.")
+    # What the broker may hold for delivery: each worker slot has at most this many messages
+    # waiting for it, so a backlog waits in the database (where it can be re-planned, held or
+    # cancelled), not in the broker. Each finished delivery claims the next, so this bounds the
+    # broker, not the pace.
+    delivery_workers: int = Field(default=1, ge=1, le=64, description="Worker processes that deliver.")
+    dispatch_per_slot: int = Field(default=4, ge=1, le=100, description="Messages waiting per worker slot.")
     max_attempts: int = Field(default=6, ge=1, le=50, description="Delivery tries before failing.")
     retry_base_seconds: float = Field(default=30.0, gt=0, description="First retry back-off.")
 
@@ -107,6 +115,12 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def delivery_capacity(self) -> int:
+        """How many delivery messages the broker may hold at once (waiting, not yet started)."""
+        slots = self.delivery_workers * self.worker_concurrency
+        return min(self.claim_batch, slots * self.dispatch_per_slot)
 
     @property
     def outbox_dir(self) -> Path:

@@ -5,7 +5,7 @@ Each step is its own short unit of work, and none calls the network:
 1. recalculate clocks computed under an older policy or calendar, and mark breaches;
 2. plan the day's reminders once, at the first pass within office hours on a working day;
 3. settle messages whose worker died while sending (requeued, or ``unknown`` to be confirmed);
-4. claim the messages now due, as many as the workers can take;
+4. claim the messages now due, as many as the workers can take (see :class:`Dispatch`);
 5. claim the sent messages whose delivery status is worth asking a provider about.
 
 What needs the network (delivering, confirming, reading statuses) is handed back as ids: the
@@ -86,9 +86,44 @@ def update_clocks(rt: Runtime, actor: Actor, now: datetime) -> ClockReport:
     return ClockReport(moved, breached)
 
 
-def sweep(rt: Runtime, actor: Actor, now: datetime) -> SweepReport:
-    """One pass: each step in its own short transaction. Returns the ids of the work to hand out."""
+@dataclass(frozen=True)
+class Dispatch:
+    """Where a pass's claims go, and so how many it may make and which it may make again.
+
+    ``capacity``: messages that may be dispatched and not yet started at once. A row still queued
+    with ``dispatched_at`` at or before ``redispatch_before`` is claimed again (its message was
+    lost); ``None`` claims only rows never dispatched.
+    """
+
+    capacity: int
+    redispatch_before: datetime | None
+
+
+def in_process(rt: Runtime, now: datetime) -> Dispatch:
+    """``tick``: this process delivers what it claims before it ends, so a row dispatched long
+    ago and still queued was claimed by a pass that died: claim it again."""
+    return Dispatch(rt.settings.claim_batch, now - rt.timings.redispatch_after)
+
+
+def to_broker(rt: Runtime, now: datetime, waiting: int | None) -> Dispatch:
+    """The beat's sweeper: claims sized to the workers, less what is outstanding.
+
+    ``waiting`` is the broker's count of delivery messages no worker has taken (``None``: it could
+    not be read). An outstanding row's message may still be among them, so it is dispatched
+    again only when none are waiting and it has been outstanding ``redispatch_after``: then its
+    message was lost (the embedded broker on a crash, Redis restarted empty) or is in a worker's
+    hands, and a second one is at worst skipped. Never re-dispatching while messages wait is
+    what keeps a backlog from growing a message per row per interval.
+    """
+    lost = now - rt.timings.redispatch_after if waiting == 0 else None
+    return Dispatch(rt.settings.delivery_capacity, lost)
+
+
+def sweep(rt: Runtime, actor: Actor, now: datetime, dispatch: Dispatch | None = None) -> SweepReport:
+    """One pass: each step in its own short transaction. Returns the ids of the work to hand out
+    (claimed for delivery in this process unless ``dispatch`` says otherwise)."""
     authorise(actor, Action.RUN_SWEEP)
+    dispatch = dispatch or in_process(rt, now)
     ticked = update_clocks(rt, actor, now)
     report = SweepReport(recalculated=ticked.recalculated, breached=ticked.breached)
     with rt.writing() as uow:
@@ -110,9 +145,9 @@ def sweep(rt: Runtime, actor: Actor, now: datetime) -> SweepReport:
         report.to_deliver = claim_due(
             uow.session,
             now,
-            rt.timings.redispatch_after,
             in_office_hours(rt.book, now),
-            limit=rt.settings.claim_batch,
+            capacity=dispatch.capacity,
+            redispatch_before=dispatch.redispatch_before,
         )
         uow.commit()
     with rt.writing() as uow:
@@ -138,6 +173,23 @@ def deliver(rt: Runtime, actor: Actor, outbox_id: int) -> DeliveryOutcome:
     """Deliver one message if it is still queued (the task behind every claim)."""
     authorise(actor, Action.RUN_SWEEP)
     return rt.deliverer().deliver(outbox_id)
+
+
+def refill(rt: Runtime, actor: Actor, now: datetime) -> list[int]:
+    """After a delivery: claim what the broker has room for again, so the workers' pace and not
+    the sweep interval sets how fast a backlog drains. Only rows never dispatched: deciding
+    that a message was lost is the sweep's, which asks the broker."""
+    authorise(actor, Action.RUN_SWEEP)
+    with rt.writing() as uow:
+        claimed = claim_due(
+            uow.session,
+            now,
+            in_office_hours(rt.book, now),
+            capacity=rt.settings.delivery_capacity,
+            redispatch_before=None,
+        )
+        uow.commit()
+    return claimed
 
 
 def follow_up(rt: Runtime, actor: Actor, report: SweepReport, now: datetime) -> None:

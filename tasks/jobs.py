@@ -2,18 +2,20 @@
 lets errors show.
 
 ``caseloop.sweep`` runs the time-driven pass and queues one task for each piece of work it
-claimed: ``caseloop.deliver`` per message, ``caseloop.confirm`` for messages a dead worker left
-``unknown``, ``caseloop.read_statuses`` per batch of sent messages to ask a provider about. None
-carries personal data: the only arguments that ever cross the broker are outbox row ids.
+claimed: ``caseloop.deliver`` per message (each, when done, hands out the next due one),
+``caseloop.confirm`` for messages a dead worker left ``unknown``, ``caseloop.read_statuses`` per
+batch of sent messages to ask a provider about. None carries personal data: the only arguments
+that ever cross the broker are outbox row ids.
 """
 
 from __future__ import annotations
 
 import logging
 
-from celery import shared_task
+from celery import Celery, Task, shared_task
+from kombu.exceptions import ChannelError
 
-from config.queues import CONFIRM_TASK, DELIVER_TASK, READ_STATUSES_TASK, SWEEP_TASK
+from config.queues import CONFIRM_TASK, DELIVER_TASK, DELIVERY_QUEUE, READ_STATUSES_TASK, SWEEP_TASK
 from services import sweep as sweeping
 from services.actors import SYSTEM
 from tasks import runtime
@@ -21,10 +23,28 @@ from tasks import runtime
 log = logging.getLogger(__name__)
 
 
-@shared_task(name=SWEEP_TASK)  # type: ignore[untyped-decorator]
-def sweep() -> None:
+def _waiting_deliveries(app: Celery) -> int | None:
+    """Delivery messages the broker holds that no worker has taken yet, or None if it cannot
+    say (then nothing is re-dispatched this pass: a message is never presumed lost unseen)."""
+    try:
+        with app.connection_for_read() as connection:
+            channel = connection.default_channel
+            try:
+                declared = channel.queue_declare(queue=DELIVERY_QUEUE, passive=True)
+            except ChannelError:  # Redis drops an empty list: no queue is an empty queue
+                return 0
+            return int(declared.message_count)
+    except Exception as exc:  # the broker is down or slow: the claims can wait a pass
+        log.warning("sweep: cannot count the delivery queue (%s)", type(exc).__name__)
+        return None
+
+
+@shared_task(name=SWEEP_TASK, bind=True)  # type: ignore[untyped-decorator]
+def sweep(self: Task) -> None:
     rt = runtime.current()
-    report = sweeping.sweep(rt, SYSTEM, rt.clock())
+    now = rt.clock()
+    dispatch = sweeping.to_broker(rt, now, _waiting_deliveries(self.app))
+    report = sweeping.sweep(rt, SYSTEM, now, dispatch)
     # Only after each step's claims are committed: a rolled-back step queues nothing.
     for outbox_id in report.to_deliver:
         deliver.delay(outbox_id)
@@ -37,8 +57,12 @@ def sweep() -> None:
 
 @shared_task(name=DELIVER_TASK)  # type: ignore[untyped-decorator]
 def deliver(outbox_id: int) -> None:
-    outcome = sweeping.deliver(runtime.current(), SYSTEM, int(outbox_id))
+    rt = runtime.current()
+    outcome = sweeping.deliver(rt, SYSTEM, int(outbox_id))
     log.info("deliver outbox %s: %s", outbox_id, outcome)
+    # This slot is free: hand out the next due message, if the broker has room for it.
+    for next_id in sweeping.refill(rt, SYSTEM, rt.clock()):
+        deliver.delay(next_id)
 
 
 @shared_task(name=CONFIRM_TASK)  # type: ignore[untyped-decorator]
