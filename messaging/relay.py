@@ -247,10 +247,18 @@ class Deliverer:
         log.info("outbox %s sent through %s on attempt %s", outbox_id, channel, attempt)
         return DeliveryOutcome.SENT
 
+    @staticmethod
+    def _owned(session: Session, outbox_id: int, attempt: int) -> OutboxMessage | None:
+        """The row, locked, if attempt ``attempt`` still owns it (it is ``sending`` for it)."""
+        row = session.get(OutboxMessage, outbox_id, with_for_update=True)
+        if row is None or row.status != Status.SENDING or row.attempts != attempt:
+            return None
+        return row
+
     def _unknown(self, outbox_id: int, attempt: int, exc: Exception) -> DeliveryOutcome:
         with self.db.transaction() as session:
-            row = session.get(OutboxMessage, outbox_id, with_for_update=True)
-            if row is None or row.status != Status.SENDING or row.attempts != attempt:
+            row = self._owned(session, outbox_id, attempt)
+            if row is None:
                 return DeliveryOutcome.LOST_TRACK
             row.last_error = (
                 f"the outcome after hand-over is not known ({_describe(exc)}); check before resending"
@@ -266,8 +274,8 @@ class Deliverer:
 
     def _failed_attempt(self, outbox_id: int, attempt: int, exc: Exception) -> DeliveryOutcome:
         with self.db.transaction() as session:
-            row = session.get(OutboxMessage, outbox_id, with_for_update=True)
-            if row is None or row.status != Status.SENDING or row.attempts != attempt:
+            row = self._owned(session, outbox_id, attempt)
+            if row is None:
                 return DeliveryOutcome.LOST_TRACK
             return self._settle_failure(session, row, attempt, exc)
 
