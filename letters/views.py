@@ -24,9 +24,10 @@ from workflow.census import NON_PROFESSIONAL_SOURCES
 from workflow.duties import school_contact
 from workflow.model import Case
 
+# Each completes "We decided that …".
 DECISIONS = {
-    "nfa": "no further action by children's social care",
-    "early_help": "support from our early help services rather than a social worker",
+    "nfa": "children's social care will take no further action",
+    "early_help": "our early help services, rather than a social worker, are the right support",
     "assessment": "a social worker will carry out an assessment",
     "strategy": "a social worker and partner agencies will look into the concerns urgently",
 }
