@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from letters.rendering import RenderError, Templates
@@ -46,11 +46,12 @@ def create_digest(session: Session, owed: DigestOwed) -> None:
         attempts=0,
         next_attempt_at=owed.at,
         created_at=owed.at,
-        payload={"date": owed.day.isoformat(), "items": [i.id for i in owed.items]},
+        payload={"date": owed.day.isoformat(), "items": list(owed.item_ids)},
     )
     admit(session, message, Status.QUEUED, SYSTEM, owed.at)
-    for item in owed.items:
-        item.outbox_id = message.id
+    session.execute(
+        update(ReminderItem).where(ReminderItem.id.in_(owed.item_ids)).values(outbox_id=message.id)
+    )
 
 
 class DigestRenderer:

@@ -16,7 +16,6 @@ of a duty is sent the duty's clock stops (:mod:`workflow.fulfilment`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,22 +26,13 @@ from workflow.bus import publish
 from workflow.census import DOMESTIC_ABUSE_FACTORS, SCHOOL_SOURCES, Flag
 from workflow.clocks import ACTIVE, ClockStatus, Rulebook, matches
 from workflow.events import DutyFulfilled, Event
-from workflow.happened import DutyDoneByHand, LetterOwed, RiskCameToLight
+from workflow.happened import DutyDoneByHand, LetterOwed, Recipient, RiskCameToLight
 from workflow.history import record
 from workflow.model import Case, ClockRow
 from workflow.policy import DutyRule
 
 # The events that can reveal domestic abuse (factors 3A–3C) or a confidential address.
 HOLD_CHANGING_EVENTS = frozenset({"assessment.completed", "household.updated"})
-
-
-@dataclass(frozen=True)
-class Recipient:
-    key: str  # person id, "referrer" or "school"
-    role: str  # family | referrer | school
-    medium: str  # email | post
-    address: str
-    template: str
 
 
 def hold_reasons(case: Case) -> list[str]:

@@ -7,14 +7,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING
 
 from workflow.model import Case
 from workflow.staff import Staff
 
-if TYPE_CHECKING:
-    from workflow.duties import Recipient
-    from workflow.reminders import ReminderItem
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who a duty's letter goes to, and how."""
+
+    key: str  # person id, "referrer" or "school"
+    role: str  # family | referrer | school
+    medium: str  # email | post
+    address: str
+    template: str
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,6 @@ class DigestOwed:
 
     person: Staff
     day: date
-    items: tuple[ReminderItem, ...]
+    item_ids: tuple[int, ...]  # the reminder items the digest lists
     channel: str
     at: datetime

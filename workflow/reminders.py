@@ -184,7 +184,8 @@ def plan_day(session: Session, book: Rulebook, now: datetime, channel: str) -> P
 
     session.flush()  # the items have ids: the digest lists them
     for person_id, items in per_person.items():
-        publish(session, DigestOwed(directory.staff[person_id], today, tuple(items), channel, now))
+        owed = DigestOwed(directory.staff[person_id], today, tuple(i.id for i in items), channel, now)
+        publish(session, owed)
     count = sum(len(v) for v in per_person.values())
     session.add(ReminderDay(day=today, planned_at=now, digests=len(per_person)))
     session.flush()

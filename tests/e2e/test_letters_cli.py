@@ -160,7 +160,7 @@ def test_templates_list_check_and_preview(cli: Cli, rt: Runtime) -> None:
         "family_decision": ["1", "family", "email,post"],
         "referrer_acknowledgement": ["1", "referrer", "email,post"],
         "referrer_closure_notice": ["1", "referrer", "email,post"],
-        "referrer_outcome": ["1", "referrer", "email,post"],
+        "referrer_outcome": ["2", "referrer", "email,post"],  # its wording was revised
         "school_worker_involved": ["1", "school", "email,post"],
     }
     assert cli.ok("templates", "check").stdout == "7 templates checked: no problems\n"
