@@ -1,1 +1,1 @@
-"""The ``caseloop`` command line: an entry point that calls the workflow services."""
+"""The ``caseloop`` command line: an entry point that turns arguments into service calls."""
