@@ -16,6 +16,7 @@ from services.actors import Actor
 from services.authorisation import Action, authorise
 from services.runtime import Runtime
 from workflow import intake
+from workflow.errors import RejectionKind
 from workflow.intake import ImportReport, RetryReport
 from workflow.model import ReceivedEvent
 
@@ -97,7 +98,7 @@ def _rejected_view(r: ReceivedEvent) -> RejectedView:
         source=r.source,
         line=r.line_no,
         kind=r.rejection_kind,
-        retryable=r.rejection_kind != "malformed",
+        retryable=r.rejection_kind is not None and RejectionKind(r.rejection_kind).retryable,
         attempts=r.attempts,
         reason=r.reason,
     )

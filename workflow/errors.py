@@ -39,10 +39,11 @@ class RejectionKind(StrEnum):
     UNKNOWN_CASE = "unknown_case"  # may arrive before its referral: retry later
     NOT_ALLOWED = "not_allowed"  # not allowed in the case's current state: retry later
     CENSUS_RULE = "census_rule"  # breaks a census rule in the case's current history
+    CONFLICT = "conflict"  # its id names an event already received with other content: never retried
 
     @property
     def retryable(self) -> bool:
-        return self is not RejectionKind.MALFORMED
+        return self not in (RejectionKind.MALFORMED, RejectionKind.CONFLICT)
 
 
 class EventRejected(Invalid):
@@ -76,6 +77,12 @@ class TransitionNotAllowed(EventRejected):
 
 class CensusRuleBroken(EventRejected):
     kind = RejectionKind.CENSUS_RULE
+
+
+class EventConflict(EventRejected, Conflict):
+    """An event whose id was already received with different content: one id names one event."""
+
+    kind = RejectionKind.CONFLICT
 
 
 class ReceivedStatus(StrEnum):

@@ -9,6 +9,7 @@ runs in the caller's transaction; :mod:`services.intake` decides where transacti
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from workflow import casework
 from workflow.clocks import Rulebook
 from workflow.errors import (
     Conflict,
+    EventConflict,
     EventRejected,
     Invalid,
     MalformedEvent,
@@ -28,7 +30,7 @@ from workflow.errors import (
     ReceivedStatus,
     RejectionKind,
 )
-from workflow.events import parse_line, validate_event
+from workflow.events import DutyFulfilled, Event, parse_line, validate_event
 from workflow.model import ReceivedEvent
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -106,12 +108,20 @@ def _import_one(
         row.occurred_at = event.at
         if event.at - now > FUTURE_TOLERANCE:
             raise MalformedEvent("at", f"{event.at.isoformat()} is in the future")
-    except MalformedEvent as exc:
+        _from_the_feed(event, book)
+        previous = session.scalar(select(ReceivedEvent).where(ReceivedEvent.event_id == event.id))
+        if previous is not None and _content(previous.raw) != data:
+            raise EventConflict(
+                "id",
+                f"event {event.id} was already received with different content (line "
+                f"{previous.line_no} of {previous.source}); one id names one event: send the "
+                "change as a new event with its own id",
+            )
+    except EventRejected as exc:
         exc.line = line_no
         _store_rejection(session, row, exc, rejected_rows, report)
         return
 
-    previous = session.scalar(select(ReceivedEvent).where(ReceivedEvent.event_id == event.id))
     if previous is not None:
         report.duplicates.append(_duplicate_note(line_no, event.id, previous))
         return
@@ -131,6 +141,32 @@ def _import_one(
         if previous is None:
             raise
         report.duplicates.append(_duplicate_note(line_no, event.id, previous))
+
+
+# Events caseloop records for itself (a letter that failed); a case system may not send them.
+CASELOOP_ONLY = frozenset({"letter.failed"})
+
+
+def _from_the_feed(event: Event, book: Rulebook) -> None:
+    """What the integration feed may not say, though caseloop may say it of itself."""
+    if event.type in CASELOOP_ONLY:
+        raise MalformedEvent(
+            "type", f"{event.type} is recorded by caseloop itself, not sent by a case system"
+        )
+    if isinstance(event, DutyFulfilled):
+        known = [d.name for d in book.policy.duties]
+        if event.duty not in known:
+            raise MalformedEvent(
+                "duty", f"{event.duty!r} is not a duty of the policy (known: {', '.join(known)})"
+            )
+
+
+def _content(raw: str) -> object:
+    """A stored line's content, compared as JSON (key order and spacing do not matter)."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
 
 
 def _fresh(row: ReceivedEvent) -> ReceivedEvent:
@@ -182,7 +218,7 @@ def retry_pass(session: Session, book: Rulebook, now: datetime) -> tuple[int, in
         select(ReceivedEvent)
         .where(
             ReceivedEvent.status == ReceivedStatus.REJECTED.value,
-            ReceivedEvent.rejection_kind != RejectionKind.MALFORMED.value,
+            ReceivedEvent.rejection_kind.notin_([k.value for k in RejectionKind if not k.retryable]),
         )
         .order_by(ReceivedEvent.occurred_at, ReceivedEvent.id)
     ).all()

@@ -33,20 +33,29 @@ def received(rt: Runtime) -> list[ReceivedEvent]:
 
 
 def test_counts_and_a_duplicate_id_is_skipped_and_says_so(runtime: Runtime) -> None:
+    """The same line again is a duplicate; the same id with other content is a conflict that
+    says so, and the first event stands (issue 8: one id names one event)."""
     events = [
         referral("C1", "2026-03-02", id="r1"),
         event("decision.made", "C1", "2026-03-03", id="d1", outcome="assessment"),
         event("decision.made", "C1", "2026-03-04", id="d1", outcome="nfa"),  # same id, other content
     ]
     report = import_events(runtime, *events, now=NOW)
-    assert (report.accepted, report.rejected, report.ok) == (2, [], True)
-    assert report.duplicates == ["line 3: event d1 was already accepted; skipped"]
+    conflict = (
+        "line 3: field id: event d1 was already received with different content (line 2 of t.jsonl); "
+        "one id names one event: send the change as a new event with its own id"
+    )
+    assert (report.accepted, report.duplicates, report.rejected, report.ok) == (2, [], [conflict], False)
     assert case_view(runtime, "C1", NOW)["state"] == "assessment"  # the first d1 stands
 
     again = import_events(runtime, *events, now=NOW)
-    assert (again.accepted, len(again.duplicates), again.rejected) == (0, 3, [])
+    assert (again.accepted, len(again.duplicates), again.rejected) == (0, 2, [conflict])
     assert again.duplicates[0] == "line 1: event r1 was already accepted; skipped"
-    assert len(received(runtime)) == 2
+    kept = received(runtime)
+    assert [(r.event_id, r.status, r.rejection_kind) for r in kept] == [
+        ("r1", "accepted", None), ("d1", "accepted", None),
+        (None, "rejected", "conflict"), (None, "rejected", "conflict")]
+    assert intake.retry_rejected(runtime, SYSTEM, instant(NOW)).accepted == 0  # a conflict is never retried
     assert len(history_of(runtime, "C1", "event.accepted")) == 2
 
 
@@ -236,3 +245,22 @@ def test_a_malformed_line_does_not_claim_its_id(runtime: Runtime) -> None:
         runtime, event("worker.allocated", "C2", "2026-03-03", id="w-1", worker="w"), now=NOW
     )
     assert resent.duplicates == ["line 1: event w-1 was already received and is waiting for a retry; skipped"]
+
+
+def test_the_feed_may_not_record_what_only_caseloop_records_nor_an_unknown_duty(runtime: Runtime) -> None:
+    import_events(runtime, referral("C1", "2026-03-02"), now=NOW)
+    report = import_events(
+        runtime,
+        event("letter.failed", "C1", "2026-03-03", outbox=1, duty="family_closing_letter", why="returned"),
+        event("duty.fulfilled", "C1", "2026-03-03", duty="referrer_acknowledgment"),  # misspelt
+        event("duty.fulfilled", "C1", "2026-03-03", duty="referrer_acknowledgement"),
+        now=NOW,
+    )
+    assert report.accepted == 1
+    assert report.rejected[0] == (
+        "line 1: field type: letter.failed is recorded by caseloop itself, not sent by a case system")
+    assert report.rejected[1].startswith(
+        "line 2: field duty: 'referrer_acknowledgment' is not a duty of the policy "
+        "(known: referrer_acknowledgement, ")
+    kinds = [r.rejection_kind for r in received(runtime) if r.status == "rejected"]
+    assert kinds == ["malformed", "malformed"]
