@@ -192,14 +192,22 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same borough.")] = 2026,
     output: Annotated[Path, typer.Option(help="Where to write the events.")] = Path("var/demo-events.jsonl"),
 ) -> None:
-    """Write a synthetic borough's events and import them."""
-    from workflow.demo import Borough, staff_csv, write_jsonl
+    """Write a synthetic borough's events and import them (once: a database that has the borough
+    already keeps it, since its events were dated from the day it was first made)."""
+    from workflow.demo import Borough, first_ref, staff_csv, write_jsonl
 
     c = cli_context(ctx)
     now = c.clock()
     with c.runtime() as rt:
         people = import_staff(rt, SYSTEM, staff_csv().splitlines(), now)
         typer.echo(f"staff: created {people.created}, updated {people.updated}, unchanged {people.unchanged}")
+        if queries.case_exists(rt, SYSTEM, first_ref()):
+            ticked = sweeping.update_clocks(rt, SYSTEM, now)
+            typer.echo(
+                "the demo borough is already in this database: not made again "
+                f"({ticked.breached} clocks newly breached); `make clean` starts afresh"
+            )
+            return
         borough = Borough(
             seed=seed, weeks=weeks, per_week=per_week, zone=rt.settings.zone, calendar=rt.book.calendar
         )

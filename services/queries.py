@@ -24,6 +24,14 @@ def case(rt: Runtime, actor: Actor, ref: str, now: datetime | None = None) -> di
         return queries.case_view(uow.session, rt.book, ref, now or rt.clock(), visible_cases(actor))
 
 
+def case_exists(rt: Runtime, actor: Actor, ref: str) -> bool:
+    """Whether a case the actor may see has this reference."""
+    authorise(actor, Action.READ_CASE)
+    with rt.reading() as uow:
+        found = uow.session.scalar(select(Case.id).where(Case.ref == ref, visible_cases(actor)))
+    return found is not None
+
+
 def overdue(
     rt: Runtime, actor: Actor, team: str | None = None, now: datetime | None = None
 ) -> list[dict[str, Any]]:

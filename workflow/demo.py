@@ -134,12 +134,17 @@ class Borough:
         return events
 
 
+def first_ref(index: int = 0) -> str:
+    """The reference of the borough's referral number ``index`` (the first by default)."""
+    return f"DEMO-{index + 1:05d}"
+
+
 class _Referral:
     def __init__(
         self, borough: Borough, rng: random.Random, index: int, received: datetime, now: datetime
     ) -> None:
         self.b, self.rng, self.now = borough, rng, now
-        self.ref = f"DEMO-{index + 1:05d}"
+        self.ref = first_ref(index)
         self.received = received
         self.out: list[dict[str, Any]] = []
         self.stopped = False

@@ -247,3 +247,18 @@ def test_the_installed_console_script_runs() -> None:
     done = subprocess.run([*command, "workflow", "diagram"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("stateDiagram-v2\n    [*] --> referral: referral.received\n")
+
+
+def test_the_demo_is_made_once_and_a_second_run_keeps_it(cli: Cli) -> None:
+    """Its events are dated from the day it is made: made again later, every id would name an
+    event with other content (a conflict), so a database that has the borough keeps it."""
+    output = str(cli.tmp_path / "demo.jsonl")
+    first = cli("--now", "2026-11-27T17:00:00+00:00", "demo", "--weeks", "1", "--per-week", "20",
+                "--output", output)
+    assert first.exit_code == 0, first.output
+    assert "rejected 0" in first.stdout
+    later = cli("--now", "2026-12-02T09:00:00+00:00", "demo", "--weeks", "1", "--per-week", "20",
+                "--output", output)
+    assert later.exit_code == 0, later.output
+    assert "the demo borough is already in this database: not made again" in later.stdout
+    assert cli("events", "rejected").stdout.strip() == "no rejected events"
