@@ -21,6 +21,12 @@ import holidays
 from workflow.errors import PolicyError
 
 
+# The version of the rules that turn a goal into a date, part of the fingerprint so that a change
+# recalculates running clocks. 2: a calendar-month goal that lands on a non-working day falls due
+# on the working day before (a review conference cannot be held on a Sunday).
+DUE_DATE_RULES = "2"
+
+
 class CountingRule(StrEnum):
     DAY0 = "day0"
     DAY1 = "day1"
@@ -60,6 +66,7 @@ class WorkingCalendar:
             self.country,
             self.subdivision,
             self.counting.value,
+            DUE_DATE_RULES,
             version("holidays"),
             *sorted(d.isoformat() for d in self.closure_days),
         ]
@@ -82,6 +89,12 @@ class WorkingCalendar:
         day += timedelta(days=1)
         while not self.is_working_day(day):
             day += timedelta(days=1)
+        return day
+
+    def on_or_before(self, day: date) -> date:
+        """``day`` if it is a working day, else the last working day before it."""
+        while not self.is_working_day(day):
+            day -= timedelta(days=1)
         return day
 
     def add_working_days(self, start: date, n: int) -> date:

@@ -66,7 +66,9 @@ class Rulebook:
         if rule.goal.working_days is not None:
             return self.calendar.add_working_days(counted_from, rule.goal.working_days + paused_days)
         assert rule.goal.months is not None
-        return add_calendar_months(counted_from, rule.goal.months) + timedelta(days=paused_days)
+        due = add_calendar_months(counted_from, rule.goal.months) + timedelta(days=paused_days)
+        # A conference due on a Sunday or a bank holiday is due on the working day before it.
+        return self.calendar.on_or_before(due)
 
     def paused_length(self, rule: ClockRule, paused_on: date, resumed_on: date) -> int:
         """How far a pause pushes the due date: working days for working-day goals, else days."""

@@ -214,15 +214,17 @@ def test_review_clocks_first_at_three_months_then_every_six(runtime: Runtime) ->
     latest = clocks_by_name(runtime, "C1", NOW).values()
     seen = {(c["name"], c["seq"]): (c["counted_from"], c["due"], c["status"]) for c in latest}
     assert seen[("icpc", 1)] == ("2025-11-05", "2025-11-26", "met_late")
-    assert seen[("first_review", 1)] == ("2025-11-28", "2026-02-28", "met")
-    assert seen[("later_review", 2)] == ("2026-08-31", "2027-02-28", "running")  # 31 Feb -> 28 Feb
+    # Calendar months, then the working day before a non-working day (issue 8): 28 Feb 2026 is a
+    # Saturday; 31 Feb 2027 clamps to Sunday 28 Feb, so Friday 26 Feb.
+    assert seen[("first_review", 1)] == ("2025-11-28", "2026-02-27", "met")
+    assert seen[("later_review", 2)] == ("2026-08-31", "2027-02-26", "running")
     with runtime.db.transaction() as session:
         reviews = session.scalars(
             select(ClockRow).where(ClockRow.name == "later_review").order_by(ClockRow.seq)
         ).all()
     assert [(r.seq, r.due_on.isoformat(), r.status) for r in reviews] == [
         (1, "2026-08-20", "met_late"),
-        (2, "2027-02-28", "running"),
+        (2, "2027-02-26", "running"),
     ]
 
 
@@ -320,3 +322,15 @@ def test_a_council_closure_day_recalculates_running_clocks(runtime: Runtime) -> 
     assert (moved["assessment"]["old_due"], moved["assessment"]["new_due"]) == ("2026-05-07", "2026-05-08")
     assert moved["assessment"]["old_calendar"] == runtime.book.calendar.fingerprint
     assert moved["assessment"]["new_calendar"] == book.calendar.fingerprint
+
+
+def test_a_review_due_on_a_bank_holiday_is_due_the_working_day_before(runtime: Runtime) -> None:
+    ok(
+        runtime,
+        referral("C1", "2026-02-16"),
+        event("decision.made", "C1", "2026-02-17", outcome="strategy"),
+        event("strategy.held", "C1", "2026-02-18", icpc_required=True),
+        event("icpc.held", "C1", "2026-02-25", outcome="cp_plan"),
+    )
+    # Three months on is Monday 25 May 2026, the spring bank holiday: due Friday 22 May.
+    assert clocks_by_name(runtime, "C1", NOW)["first_review"]["due"] == "2026-05-22"
