@@ -20,7 +20,6 @@ import holidays
 
 from workflow.errors import PolicyError
 
-
 # The version of the rules that turn a goal into a date, part of the fingerprint so that a change
 # recalculates running clocks. 2: a calendar-month goal that lands on a non-working day falls due
 # on the working day before (a review conference cannot be held on a Sunday).
