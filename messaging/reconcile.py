@@ -88,7 +88,7 @@ def confirm_unknown(db: Database, channels: Mapping[str, Channel], outbox_id: in
     with db.reading() as session:
         row = session.get(OutboxMessage, outbox_id)
         if row is None or row.status != Status.UNKNOWN:
-            return "unknown" if row is None else f"skipped: already {row.status}"
+            return "missing" if row is None else f"skipped: already {row.status}"
         snap = _Snapshot(row.id, row.channel, row.idempotency_key, row.handed_over_at, row.attempts)
     channel = channels.get(snap.channel)
     delivered = channel.confirm(row) if channel is not None else None  # outside any transaction

@@ -185,6 +185,10 @@ def test_a_duty_done_by_hand_stops_its_clock_and_cancels_its_unsent_letters(cli:
 
     again = cli.ok("duties", "done", "C1", duty, "--by", "TM1", now=LATER)
     assert again.stdout == f"{duty} on C1 was already recorded\n"
+    # Recorded again on a later day (another time, so another event): still already recorded.
+    later = cli.ok("duties", "done", "C1", duty, "--by", "TM1", now="2026-11-20T10:00:00+00:00")
+    assert later.stdout == f"{duty} on C1 was already recorded\n"
+    assert cli("events", "rejected").stdout.strip() == "no rejected events"
 
 
 def test_duties_done_refuses_an_unknown_duty_an_unseen_case_and_an_unknown_person(cli: Cli) -> None:
