@@ -53,9 +53,12 @@ def outbox_approve(
     ctx: typer.Context,
     outbox_id: Annotated[int, typer.Argument(metavar="ID")],
     by: Annotated[str, typer.Option("--by", help="Your staff id.")],
-    note: Annotated[str | None, typer.Option("--note", help="Why it is safe to send.")] = None,
+    note: Annotated[
+        str | None, typer.Option("--reason", "--note", help="Why it is safe to send (required).")
+    ] = None,
 ) -> None:
-    """Release a held letter: it is sent by the next sweep."""
+    """Release a held letter: it is sent by the next sweep. Only the case's worker, its team
+    manager or that team's service manager may, with a reason."""
     c = cli_context(ctx)
     with c.runtime() as rt:
         approve_letter(rt, identify(rt, by), outbox_id, note, c.clock())

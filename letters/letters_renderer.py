@@ -18,6 +18,7 @@ from letters.council import Council
 from letters.pdf import render_pdf
 from letters.rendering import RenderError
 from letters.views import family_view, referrer_view, school_view
+from workflow import episodes
 from workflow.clocks import Rulebook
 from workflow.model import Case
 from workflow.staff import Staff
@@ -34,6 +35,7 @@ class LetterOrder:
     recipient_role: str  # family | referrer | school
     recipient: str  # a household member's id, "referrer" or "school"
     medium: str  # email | post
+    episode: int | None = None  # the episode whose duty made it owed (None: the case's current one)
 
 
 class LetterRenderer:
@@ -51,14 +53,21 @@ class LetterRenderer:
         return view
 
     def _view(self, session: Session, row: LetterOrder) -> dict[str, Any]:
-        case = session.get(Case, row.case_id) if row.case_id is not None else None
-        if case is None:
+        live = session.get(Case, row.case_id) if row.case_id is not None else None
+        if live is None:
             raise RenderError(f"outbox {row.id}: the letter has no case")
+        # Filled from the episode that made it owed: a re-referral never changes what an earlier
+        # episode's letter says, nor whom it is to.
+        case = episodes.as_of(session, live, row.episode)
         today = self.book.local_date(self.clock())
         worker = session.get(Staff, case.worker) if case.worker else None
         worker_name = worker.name if worker is not None else None
         if row.recipient_role == "family":
-            person = next((p for p in case.household if str(p["id"]) == row.recipient), None)
+            # A person still in the household is written to as they stand now (the latest
+            # address, and whether it is still safe); else as they were in that episode.
+            person = next((p for p in live.household if str(p["id"]) == row.recipient), None)
+            if person is None:
+                person = next((p for p in case.household if str(p["id"]) == row.recipient), None)
             if person is None:
                 raise RenderError(f"outbox {row.id}: {row.recipient} is no longer in the household")
             if not person.get("safe_to_contact"):

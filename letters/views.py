@@ -50,6 +50,14 @@ CLOSURE_VARIANTS = {
 }
 
 
+def closure_variant(case: Case) -> str:
+    """What the closing letter says was decided. A referral closed at the referral stage (NFA)
+    after a decision to step down to early help says early help, as its decision letter did."""
+    if case.closure_reason == "NFA" and case.decision == "early_help":
+        return "early_help"
+    return CLOSURE_VARIANTS.get(case.closure_reason or "", "")
+
+
 def long_date(day: date) -> str:
     return f"{day.day} {day:%B %Y}"
 
@@ -106,7 +114,7 @@ def family_view(
         },
         "decision": {"key": case.decision or "", "text": DECISIONS.get(case.decision or "", "")},
         "closure": {
-            "variant": CLOSURE_VARIANTS.get(case.closure_reason or "", ""),
+            "variant": closure_variant(case),
             "closed_on": long_date(case.closed_at.date()) if case.closed_at else "",
         },
         "support": {"worker_name": worker_name, "team": case.team},

@@ -13,6 +13,7 @@ from letters.rendering import RenderError
 from messaging.email import OUTBOX_ID_HEADER, REFERENCE_HEADER, OutgoingEmail
 from messaging.letter import OutgoingLetter
 from messaging.outbox import OutboxMessage
+from workflow import episodes
 from workflow.duties import hold_reasons
 from workflow.model import Case
 
@@ -25,7 +26,12 @@ def order_of(row: OutboxMessage) -> LetterOrder:
         recipient_role=row.recipient_role,
         recipient=row.recipient,
         medium=str(row.payload.get("medium") or "post"),
+        episode=_int_or_none(row.payload.get("episode")),
     )
+
+
+def _int_or_none(value: object) -> int | None:
+    return int(value) if isinstance(value, int | str) and str(value).isdigit() else None
 
 
 class LetterComposer:
@@ -37,7 +43,9 @@ class LetterComposer:
     def __call__(self, session: Session, row: OutboxMessage) -> OutgoingEmail | OutgoingLetter:
         case = session.get(Case, row.case_id) if row.case_id is not None else None
         if case is not None and not row.payload.get("approved_by"):
-            reasons = hold_reasons(case)
+            # The risks of the letter's own episode and of the case as it is now both count.
+            earlier = episodes.as_of(session, case, order_of(row).episode)
+            reasons = list(dict.fromkeys([*hold_reasons(case), *hold_reasons(earlier)]))
             if reasons:
                 raise RenderError(f"outbox {row.id}: held for review: {'; '.join(reasons)}")
         rendered, view = self.letters.render(session, order_of(row))

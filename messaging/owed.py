@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from messaging.lifecycle import SYSTEM, admit, move
 from messaging.outbox import OutboxMessage, Status
-from workflow.happened import DutyDoneByHand, LetterOwed, RiskCameToLight
+from workflow.happened import DutyDoneByHand, LetterOwed, LettersWithdrawn, RiskCameToLight
 from workflow.history import record
 
 
@@ -52,35 +52,56 @@ def create_letter(session: Session, owed: LetterOwed) -> None:
 
 
 def hold_waiting(session: Session, risk: RiskCameToLight) -> None:
-    """Domestic abuse or a confidential address has just become known: letters still waiting to
-    go are held for review too (those a person already approved stay approved)."""
+    """A risk has just become known: letters still waiting to go are held for review too. Those a
+    person already approved stay approved, unless the approval lapses (a child's death)."""
     waiting = session.scalars(
         select(OutboxMessage)
         .where(OutboxMessage.case_id == risk.case.id, OutboxMessage.status == Status.QUEUED.value)
         .with_for_update()
     ).all()
     for message in waiting:
-        if message.payload.get("approved_by"):
+        approved = message.payload.get("approved_by")
+        if approved and not risk.approvals_lapse:
             continue
-        message.payload = {**message.payload, "hold_reasons": list(risk.reasons)}
+        payload = {**message.payload, "hold_reasons": list(risk.reasons)}
+        if approved:
+            payload["approval_lapsed"] = {"by": approved, "why": "; ".join(risk.reasons)}
+            payload.pop("approved_by")
+        message.payload = payload
         move(session, message, Status.HELD, by=SYSTEM, at=risk.at, note="; ".join(risk.reasons))
         record(
             session, risk.case, "letter.held", risk.at, risk.received_id, outbox=message.id, duty=message.duty
         )
 
 
+def _unsent(session: Session, case_id: int, duties: tuple[str, ...]) -> list[OutboxMessage]:
+    return list(
+        session.scalars(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.case_id == case_id,
+                OutboxMessage.duty.in_(duties),
+                OutboxMessage.status.in_([Status.QUEUED.value, Status.HELD.value]),
+            )
+            .order_by(OutboxMessage.id)
+            .with_for_update()
+        ).all()
+    )
+
+
+def _episode(message: OutboxMessage) -> int | None:
+    value = message.payload.get("episode")
+    return int(value) if value is not None else None
+
+
 def cancel_unsent(session: Session, done: DutyDoneByHand) -> None:
-    """The council recorded the duty done by other means: letters not yet gone are not owed."""
-    waiting = session.scalars(
-        select(OutboxMessage)
-        .where(
-            OutboxMessage.case_id == done.case.id,
-            OutboxMessage.duty == done.duty,
-            OutboxMessage.status.in_([Status.QUEUED.value, Status.HELD.value]),
-        )
-        .with_for_update()
-    ).all()
-    for message in waiting:
+    """The council recorded the duty done by other means: letters not yet gone are not owed.
+
+    Like the duty's clock, it is this episode's letters the record speaks of; only when this
+    episode owes none is it a letter still owed from an earlier episode."""
+    waiting = _unsent(session, done.case.id, (done.duty,))
+    current = [m for m in waiting if _episode(m) in (done.case.episode, None)]
+    for message in current or waiting:
         note = f"duty recorded as done by event {done.event_id}"
         move(session, message, Status.CANCELLED, by=SYSTEM, at=done.at, note=note)
         record(
@@ -90,7 +111,26 @@ def cancel_unsent(session: Session, done: DutyDoneByHand) -> None:
             done.at,
             done.received_id,
             outbox=message.id,
-            duty=done.duty,
+            duty=message.duty,
+        )
+
+
+def withdraw_unsent(session: Session, withdrawn: LettersWithdrawn) -> None:
+    """The decision was amended: its letters not yet sent say something no longer true.
+    Letters already sent stay sent; the amended decision owes letters of its own."""
+    for message in _unsent(session, withdrawn.case.id, withdrawn.duties):
+        if _episode(message) not in (withdrawn.case.episode, None):
+            continue  # an earlier episode's letters are that episode's, untouched by this one
+        move(session, message, Status.CANCELLED, by=SYSTEM, at=withdrawn.at, note=withdrawn.why)
+        record(
+            session,
+            withdrawn.case,
+            "letter.cancelled",
+            withdrawn.at,
+            withdrawn.received_id,
+            outbox=message.id,
+            duty=message.duty,
+            why="decision amended",
         )
 
 

@@ -15,7 +15,7 @@ from messaging.lifecycle import MessageFailed, MessageSent
 from workflow import fulfilment
 from workflow.bus import Handler
 from workflow.clocks import Rulebook
-from workflow.happened import DigestOwed, DutyDoneByHand, LetterOwed, RiskCameToLight
+from workflow.happened import DigestOwed, DutyDoneByHand, LetterOwed, LettersWithdrawn, RiskCameToLight
 
 
 def letter_sent(book: Rulebook, session: Session, sent: MessageSent) -> None:
@@ -42,6 +42,7 @@ def handlers(book: Rulebook) -> dict[type, list[Handler]]:
         LetterOwed: [owed.create_letter],
         RiskCameToLight: [owed.hold_waiting],
         DutyDoneByHand: [owed.cancel_unsent],
+        LettersWithdrawn: [owed.withdraw_unsent],
         DigestOwed: [create_digest],
         MessageSent: [partial(letter_sent, book)],
         MessageFailed: [partial(letter_failed, book)],

@@ -1,8 +1,10 @@
 """Letters a person reviews: approve (it is queued) or reject (it never goes), and see one as
 its recipient will.
 
-Who may review: whoever may see the case (its allocated worker, its team, a service manager).
-Every decision writes one audit row, in the same transaction, with who, when and why.
+Who may see a held letter: whoever may see the case. Who may approve one, with a reason: only
+the case's allocated worker, its team's manager, or the service manager over that team (the
+people who answer for what it says). Every decision writes one audit row, in the same
+transaction, with who, when and why.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from services.actors import Actor, Kind
 from services.authorisation import Action, authorise, may_see, require_staff
 from services.runtime import Runtime
 from workflow.duties import recipients
-from workflow.errors import Conflict, Invalid, NotFound
+from workflow.errors import Conflict, Forbidden, Invalid, NotFound
 from workflow.history import record
 from workflow.model import Case
+from workflow.staff import Role, Staff
 
 Format = Literal["text", "html", "pdf"]
 
@@ -47,6 +50,25 @@ def _may_see_message(actor: Actor, row: OutboxMessage, case: Case | None) -> boo
     return actor.kind is Kind.SYSTEM or (actor.kind is Kind.STAFF and row.recipient == actor.id)
 
 
+def may_approve(session: Session, actor: Actor, case: Case) -> bool:
+    """Whether ``actor`` answers for the case's letters: its worker, its team manager, or the
+    service manager who manages that team's manager (or is in the team)."""
+    if actor.kind is not Kind.STAFF:
+        return False
+    if case.worker == actor.id:
+        return True
+    if actor.role is Role.TEAM_MANAGER:
+        return actor.team == case.team
+    if actor.role is Role.SERVICE_MANAGER:
+        if actor.team == case.team:
+            return True
+        managers = session.scalars(
+            select(Staff.manager_id).where(Staff.team == case.team, Staff.role == Role.TEAM_MANAGER.value)
+        ).all()
+        return actor.id in managers
+    return False
+
+
 def _held(session: Session, actor: Actor, outbox_id: int) -> tuple[OutboxMessage, Case | None]:
     row, case = message_for(session, actor, outbox_id, lock=True)
     if row.status != Status.HELD:
@@ -63,6 +85,13 @@ def approve_letter(
     now = now or rt.clock()
     with rt.writing() as uow:
         row, case = _held(uow.session, actor, outbox_id)
+        if case is not None and not may_approve(uow.session, actor, case):
+            raise Forbidden(
+                f"{actor.id} may not approve letters on case {case.ref}: only its allocated worker, "
+                "its team manager or that team's service manager may"
+            )
+        if not (note or "").strip():
+            raise Invalid("an approval needs a reason: say why the letter is safe to send")
         row.next_attempt_at, row.dispatched_at, row.last_error = now, None, None
         row.payload = {**row.payload, "approved_by": actor.id, "approved_at": now.isoformat()}
         move(uow.session, row, Status.QUEUED, by=actor.id, at=now, note=note)

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from workflow import clocks, duties
+from workflow import clocks, duties, episodes
 from workflow.census import DOMESTIC_ABUSE_FACTORS, Flag
-from workflow.errors import UnknownCase
+from workflow.errors import EventRefused, UnknownCase
 from workflow.events import (
     AssessmentCompleted,
     CaseClosed,
+    CaseTransferred,
+    ChildUpdated,
+    DecisionAmended,
     DecisionMade,
     Event,
+    FlagsUpdated,
     HouseholdUpdated,
     ReferralReceived,
     ReferrerUpdated,
@@ -35,7 +39,50 @@ def facts_of(case: Case | None, ref: str) -> CaseFacts:
         state=State(case.state),
         assessment_started=case.assessment_started,
         assessment_completed=case.assessment_completed,
+        decision=case.decision,
     )
+
+
+# The kind of fact each updating event changes: a late event older than the fact's last change
+# is recorded in the history but does not overwrite what a newer event said.
+FACT_OF = {
+    "worker.allocated": "worker",
+    "case.transferred": "team",
+    "household.updated": "household",
+    "referrer.updated": "referrer",
+    "child.updated": "child",
+    "flags.updated": "flags",
+}
+STATE = "state"
+
+
+def _changed_at(case: Case, fact: str) -> datetime | None:
+    value = (case.fact_times or {}).get(fact)
+    return datetime.fromisoformat(value) if value else None
+
+
+def _mark_changed(case: Case, fact: str, at: datetime) -> None:
+    case.fact_times = {**(case.fact_times or {}), fact: at.isoformat()}
+
+
+def _in_order(case: Case | None, event: Event) -> None:
+    """Refuse, for good, an event that contradicts the case's history by its own time."""
+    if case is None:
+        return
+    if isinstance(event, ReferralReceived):
+        if case.closed_at is not None and event.at < case.closed_at:
+            raise EventRefused(
+                "at",
+                f"a new referral dated {event.at.isoformat()} is before case {case.ref} closed "
+                f"({case.closed_at.isoformat()}): it cannot open a later episode",
+            )
+        return
+    if event.at < case.referral_at:
+        raise EventRefused(
+            "at",
+            f"dated {event.at.isoformat()}, before the referral that opened this episode of case "
+            f"{case.ref} ({case.referral_at.isoformat()}): it belongs to an earlier episode",
+        )
 
 
 def apply(
@@ -57,22 +104,45 @@ def apply(
         raise UnknownCase(
             "case", f"unknown case {event.case!r}: no referral.received has been accepted for it yet"
         )
+    _in_order(case, event)
     transition = resolve(facts_of(case, event.case), event)
+    if case is not None and transition.target is not None:
+        moved = _changed_at(case, STATE)
+        if moved is not None and event.at < moved:
+            raise EventRefused(
+                "at",
+                f"{event.type} dated {event.at.isoformat()} is older than the last change of case "
+                f"{case.ref} ({moved.isoformat()}): events take effect in the order they happened, "
+                "and an older one cannot move the case back",
+            )
 
     if isinstance(event, ReferralReceived):
         case = _open_episode(session, case, event)
     assert case is not None
     before = case.state
-    _record_facts(case, event)
+    fact = FACT_OF.get(event.type)
+    superseded = fact is not None and (_changed_at(case, fact) or event.at) > event.at
+    if superseded:
+        assert fact is not None
+        record(session, case, "fact.superseded", event.at, received_id, type=event.type, fact=fact)
+    else:
+        _record_facts(case, event)
+        if fact is not None:
+            _mark_changed(case, fact, event.at)
+        if isinstance(event, CaseTransferred):
+            _mark_changed(case, "worker", event.at)  # the move also says who (if anyone) has it
     if transition.target is not None:
         case.state = transition.target.value
-        if transition.target is State.ASSESSMENT:
-            case.assessment_started = True
-    case.updated_at = event.at
+        _mark_changed(case, STATE, event.at)
+        if transition.target in (State.ASSESSMENT, State.STRATEGY):
+            case.assessment_started = True  # a section 47 enquiry assesses too
+    case.updated_at = max(case.updated_at, event.at)
 
     record(session, case, "event.accepted", event.at, received_id, type=event.type)
     if case.state != before:
         record(session, case, "state.changed", event.at, received_id, before=before, after=case.state)
+    if superseded:
+        return case  # nothing newer is undone: no clock or letter follows a superseded fact
     clocks.apply_event(session, book, case, event, received_id)
     duties.on_event(session, book, case, event, received_id, by_caseloop=by_caseloop)
     return case
@@ -86,6 +156,7 @@ def _open_episode(session: Session, case: Case | None, event: ReferralReceived) 
     else:
         # A closed case referred again is a new episode; its clocks and facts start afresh.
         re_referral = case.closed_at is not None and event.at - case.closed_at <= RE_REFERRAL_WINDOW
+        episodes.keep(session, case, event.at)
         case.episode += 1
         case.state = State.NEW.value
     case.team = event.team
@@ -101,6 +172,7 @@ def _open_episode(session: Session, case: Case | None, event: ReferralReceived) 
     case.household = [p.model_dump(mode="json") for p in event.household]
     case.closed_at = case.closure_reason = None
     case.updated_at = event.at
+    case.fact_times = {STATE: event.at.isoformat()}
     session.flush()
     if case.episode > 1:
         record(session, case, "episode.opened", event.at, None, re_referral_within_12_months=re_referral)
@@ -111,8 +183,21 @@ def _record_facts(case: Case, event: Event) -> None:
     match event:
         case WorkerAllocated():
             case.worker = event.worker
-        case DecisionMade():
+        case DecisionMade() | DecisionAmended():
             case.decision = event.outcome
+        case CaseTransferred():
+            case.team, case.worker = event.team, event.worker
+        case ChildUpdated():
+            given = event.model_fields_set & {"name", "dob", "school"}
+            changed = {name: getattr(event, name) for name in given}
+            child = {**case.child, **{k: v for k, v in changed.items() if k != "school"}}
+            if "dob" in changed:
+                child["dob"] = event.dob.isoformat() if event.dob else None
+            if "school" in changed:
+                child["school"] = event.school.model_dump(mode="json") if event.school else None
+            case.child = child
+        case FlagsUpdated():
+            case.flags = sorted(set(event.flags))
         case AssessmentCompleted():
             case.assessment_completed = True
             case.factors = sorted(set(event.factors))

@@ -97,6 +97,26 @@ DOMESTIC_ABUSE_FACTORS = frozenset({"3A", "3B", "3C"})
 
 
 class Flag(StrEnum):
-    """Case flags that change how caseloop communicates."""
+    """Case flags that change how caseloop communicates: the warning notes case systems already
+    record. Each one holds every letter and school notice on the case for a worker's review."""
 
-    DOMESTIC_ABUSE = "domestic_abuse"
+    DOMESTIC_ABUSE = "domestic_abuse"  # domestic abuse known in the household
+    MARAC = "marac"  # discussed at a multi-agency risk assessment conference
+    PROTECTION_ORDER = "protection_order"  # a non-molestation, occupation or similar order in force
+    DO_NOT_DISCLOSE = "do_not_disclose"  # someone's whereabouts or details must not be disclosed
+    RESTRICTED = "restricted"  # a restricted record: only the people working on it may see it
+
+
+# What the reviewer is told for each flag: why the letter waits.
+FLAG_HOLDS: dict[Flag, str] = {
+    Flag.DOMESTIC_ABUSE: "domestic abuse: a worker must review every letter",
+    Flag.MARAC: "the case was discussed at MARAC: a worker must review every letter",
+    Flag.PROTECTION_ORDER: "a protection order is in force: check who may be written to and where",
+    Flag.DO_NOT_DISCLOSE: "do not disclose: check that no letter reveals details that must stay hidden",
+    Flag.RESTRICTED: "a restricted record: a worker must review every letter",
+}
+# Closures after which no letter goes without a person reading it first.
+SENSITIVE_CLOSURES: dict[str, str] = {
+    "RC1": "the child was adopted: a worker must review every letter",
+    "RC2": "the child died: a worker must review every letter before anything is sent",
+}

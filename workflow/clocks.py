@@ -19,11 +19,11 @@ from sqlalchemy.orm import Session
 
 from workflow.calendar import WorkingCalendar, add_calendar_months
 from workflow.census import NON_PROFESSIONAL_SOURCES, SCHOOL_SOURCES
-from workflow.errors import TransitionNotAllowed
-from workflow.events import ClockPaused, ClockResumed, Event
+from workflow.errors import EventRefused, MalformedEvent, TransitionNotAllowed
+from workflow.events import ClockPaused, ClockResumed, DecisionAmended, Event
 from workflow.history import record
 from workflow.model import Case, ClockRow
-from workflow.policy import ClockRule, Policy, Trigger
+from workflow.policy import STATUTORY_CLOCKS, ClockRule, Policy, Trigger
 from workflow.timeutil import local_date
 
 
@@ -90,8 +90,12 @@ def school_known(case: Case) -> bool:
 
 
 def matches(trigger: Trigger, event: Event, case: Case) -> bool:
-    """Whether an accepted event, with the case as it now stands, fires ``trigger``."""
-    if trigger.event != event.type:
+    """Whether an accepted event, with the case as it now stands, fires ``trigger``.
+
+    An amended decision fires what the decision it corrects would have fired for its outcome."""
+    if trigger.event != event.type and not (
+        trigger.event == "decision.made" and isinstance(event, DecisionAmended)
+    ):
         return False
     if any(getattr(event, k, None) != v for k, v in trigger.when.items()):
         return False
@@ -127,8 +131,10 @@ def apply_event(session: Session, book: Rulebook, case: Case, event: Event, rece
     active = [c for c in known if c.status in ACTIVE]
 
     if isinstance(event, ClockPaused | ClockResumed):
-        _pause_or_resume(session, book, case, event, active, now_date, received_id)
+        _pause_or_resume(session, book, case, event, known, now_date, received_id)
         return
+    if isinstance(event, DecisionAmended):
+        _withdraw_decision(session, book, case, event, active, now_date, received_id)
 
     for rule in book.policy.rules:
         named = [c for c in active if c.name == rule.name]
@@ -153,7 +159,9 @@ def apply_event(session: Session, book: Rulebook, case: Case, event: Event, rece
         counted_from = book.local_date(case.referral_at) if rule.counted_from == "referral" else now_date
         running = still.get(rule.name)
         if running is not None:
-            if rule.restart:
+            # An older start arriving late never rewinds the count (the ICPC counts from the
+            # latest strategy discussion by its time, not by when it reached us).
+            if rule.restart and event.at >= running.started_at:
                 running.started_at, running.counted_from, running.paused_days = event.at, counted_from, 0
                 running.due_on = book.due_on(rule, counted_from)
                 running.status, running.paused_on, running.updated_at = ClockStatus.RUNNING, None, event.at
@@ -186,31 +194,71 @@ def _finish(clock: ClockRow, at: datetime, on: date) -> None:
     clock.stopped_at, clock.stopped_on, clock.updated_at = at, on, at
 
 
+def _withdraw_decision(
+    session: Session,
+    book: Rulebook,
+    case: Case,
+    event: DecisionAmended,
+    active: list[ClockRow],
+    on: date,
+    received_id: int | None,
+) -> None:
+    """The clocks the corrected decision started are cancelled: the amended one starts its own."""
+    started_by_decision = {
+        rule.name for rule in book.policy.rules if any(t.event == "decision.made" for t in rule.starts)
+    }
+    for clock in active:
+        if clock.episode == case.episode and clock.name in started_by_decision:
+            clock.status = ClockStatus.CANCELLED
+            clock.stopped_at, clock.stopped_on, clock.updated_at = event.at, on, event.at
+            _log(session, case, clock, "clock.cancelled", event.at, received_id, why="decision amended")
+
+
 def _pause_or_resume(
     session: Session,
     book: Rulebook,
     case: Case,
     event: ClockPaused | ClockResumed,
-    active: list[ClockRow],
+    known: list[ClockRow],
     on: date,
     received_id: int | None,
 ) -> None:
+    rule = book.policy.clock(event.clock)
+    if rule is None:
+        names = ", ".join(r.name for r in book.policy.rules if r.pausable) or "none"
+        raise MalformedEvent("clock", f"{event.clock!r} is not a clock of the policy (pausable: {names})")
+    if not rule.pausable:
+        why = "a statutory clock" if rule.name in STATUTORY_CLOCKS else "not pausable under the policy"
+        raise EventRefused("clock", f"{rule.name} is {why}: it runs until its stop event, whatever happens")
     pausing = isinstance(event, ClockPaused)
     wanted = (ClockStatus.RUNNING, ClockStatus.BREACHED) if pausing else (ClockStatus.PAUSED,)
-    clock = next((c for c in active if c.name == event.clock and c.status in wanted), None)
+    mine = [c for c in known if c.name == event.clock and c.episode == case.episode]
+    clock = next((c for c in mine if c.status in wanted), None)
+    what = "running" if pausing else "paused"
     if clock is None:
-        what = "running" if pausing else "paused"
+        if mine and all(c.stopped_at is not None and c.stopped_at <= event.at for c in mine):
+            raise EventRefused("clock", f"case {case.ref} had no {what} clock {event.clock!r} at {event.at}")
+        # It may only have to wait for the event that starts (or pauses) the clock.
         raise TransitionNotAllowed("clock", f"case {case.ref} has no {what} clock named {event.clock!r}")
+    # A pause dated before the clock began belongs to no clock that exists: never to this one.
+    if pausing and event.at < clock.started_at:
+        raise EventRefused(
+            "at",
+            f"clock.paused dated {event.at.isoformat()} is before case {case.ref}'s {event.clock} clock "
+            f"started ({clock.started_at.isoformat()}): the clock it names did not exist at its time",
+        )
+    if not pausing and clock.paused_on is not None and on < clock.paused_on:
+        raise EventRefused(
+            "at", f"clock.resumed dated {on} is before the pause it would end ({clock.paused_on})"
+        )
     if pausing:
         clock.status, clock.paused_on = ClockStatus.PAUSED, on
         assert isinstance(event, ClockPaused)
         _log(session, case, clock, "clock.paused", event.at, received_id, reason=event.reason)
     else:
-        rule = book.policy.clock(clock.name)
         assert clock.paused_on is not None
-        if rule is not None:
-            clock.paused_days += book.paused_length(rule, clock.paused_on, on)
-            clock.due_on = book.due_on(rule, clock.counted_from, clock.paused_days)
+        clock.paused_days += book.paused_length(rule, clock.paused_on, on)
+        clock.due_on = book.due_on(rule, clock.counted_from, clock.paused_days)
         clock.status, clock.paused_on = ClockStatus.RUNNING, None
         _log(session, case, clock, "clock.resumed", event.at, received_id)
     clock.updated_at = event.at

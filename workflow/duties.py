@@ -23,26 +23,39 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from workflow.bus import publish
-from workflow.census import DOMESTIC_ABUSE_FACTORS, SCHOOL_SOURCES, Flag
+from workflow.census import DOMESTIC_ABUSE_FACTORS, FLAG_HOLDS, SCHOOL_SOURCES, SENSITIVE_CLOSURES, Flag
 from workflow.clocks import ACTIVE, ClockStatus, Rulebook, matches
-from workflow.events import DutyFulfilled, Event
-from workflow.happened import DutyDoneByHand, LetterOwed, Recipient, RiskCameToLight
+from workflow.events import CaseClosed, DecisionAmended, DutyFulfilled, Event
+from workflow.happened import DutyDoneByHand, LetterOwed, LettersWithdrawn, Recipient, RiskCameToLight
 from workflow.history import record
 from workflow.model import Case, ClockRow
 from workflow.policy import DutyRule
 
-# The events that can reveal domestic abuse (factors 3A–3C) or a confidential address.
-HOLD_CHANGING_EVENTS = frozenset({"assessment.completed", "household.updated"})
+# The events that can reveal a risk: domestic abuse (a flag, or factors 3A–3C), another warning
+# flag, a confidential address, or a closure after which nothing goes unread (death, adoption).
+HOLD_CHANGING_EVENTS = frozenset(
+    {"assessment.completed", "household.updated", "flags.updated", "case.closed"}
+)
 
 
 def hold_reasons(case: Case) -> list[str]:
     """Why every letter on this case must wait for a worker's review (empty: none)."""
-    reasons = []
-    if Flag.DOMESTIC_ABUSE.value in case.flags or DOMESTIC_ABUSE_FACTORS & set(case.factors):
-        reasons.append("domestic abuse: a worker must review every letter")
+    reasons: list[str] = []
+    flags = set(case.flags or ())
+    if DOMESTIC_ABUSE_FACTORS & set(case.factors or ()):
+        flags.add(Flag.DOMESTIC_ABUSE.value)
+    reasons.extend(FLAG_HOLDS[flag] for flag in Flag if flag.value in flags)
     if any(p.get("confidential_address") for p in case.household):
         reasons.append("a household member's address is confidential")
+    if case.closure_reason in SENSITIVE_CLOSURES:
+        reasons.append(SENSITIVE_CLOSURES[case.closure_reason])
     return reasons
+
+
+def approval_lapses(case: Case) -> bool:
+    """Whether an approval given before now no longer stands: after a child's death or adoption
+    a letter approved earlier is read again before it goes."""
+    return case.closure_reason in SENSITIVE_CLOSURES
 
 
 def school_contact(case: Case) -> dict[str, Any] | None:
@@ -124,19 +137,32 @@ def on_event(
     """
     if isinstance(event, DutyFulfilled) and not by_caseloop:
         publish(session, DutyDoneByHand(case, event.duty, event.id, event.at, received_id))
+    if isinstance(event, DecisionAmended):
+        withdrawn = tuple(
+            d.name for d in book.policy.duties if any(t.event == "decision.made" for t in d.after)
+        )
+        why = f"the decision was amended to {event.outcome}: {event.reason}"
+        publish(session, LettersWithdrawn(case, withdrawn, why, event.at, received_id))
     if event.type in HOLD_CHANGING_EVENTS:
         reasons = hold_reasons(case)
         if reasons:
-            publish(session, RiskCameToLight(case, tuple(reasons), event.at, received_id))
+            lapse = isinstance(event, CaseClosed) and approval_lapses(case)
+            publish(session, RiskCameToLight(case, tuple(reasons), event.at, received_id, lapse))
     for duty in book.policy.duties:
         if not any(matches(t, event, case) for t in duty.after):
+            continue
+        said_already = _said_the_same_day(session, book, case, duty, event)
+        if said_already:
+            record(session, case, "letter.not_made", event.at, received_id, duty=duty.name, why=said_already)
+            _cancel_clock(session, book, case, duty.name, event, received_id, said_already)
             continue
         found, skipped = recipients(case, duty)
         for reason in skipped:
             record(session, case, "letter.not_made", event.at, received_id, duty=duty.name, why=reason)
         if not found:
             # Nobody can be told (an anonymous referrer, no one safe to contact): the duty is moot.
-            _cancel_clock(session, book, case, duty.name, event, received_id, "; ".join(skipped))
+            why = f"no one can be told: {'; '.join(skipped)}"
+            _cancel_clock(session, book, case, duty.name, event, received_id, why)
             continue
         holds = tuple(hold_reasons(case))
         for who in found:
@@ -144,6 +170,25 @@ def on_event(
             publish(
                 session, LetterOwed(case, duty.name, who, channel, event.id, event.at, received_id, holds)
             )
+
+
+def _said_the_same_day(session: Session, book: Rulebook, case: Case, duty: DutyRule, event: Event) -> str:
+    """Why this duty's letter would only repeat a letter owed the same day (empty: it would not)."""
+    if not duty.not_on_the_same_day_as:
+        return ""
+    today = book.local_date(event.at)
+    earlier = session.scalars(
+        select(ClockRow).where(
+            ClockRow.case_id == case.id,
+            ClockRow.episode == case.episode,
+            ClockRow.name.in_(duty.not_on_the_same_day_as),
+            ClockRow.status != ClockStatus.CANCELLED,
+        )
+    ).all()
+    same_day = [c.name for c in earlier if book.local_date(c.started_at) == today]
+    if not same_day:
+        return ""
+    return f"the {same_day[0]} letter owed the same day already tells the household"
 
 
 def _cancel_clock(
@@ -169,7 +214,7 @@ def _cancel_clock(
         received_id,
         clock=name,
         seq=clock.seq,
-        why=f"no one can be told: {why}",
+        why=why,
     )
 
 

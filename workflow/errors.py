@@ -40,10 +40,15 @@ class RejectionKind(StrEnum):
     NOT_ALLOWED = "not_allowed"  # not allowed in the case's current state: retry later
     CENSUS_RULE = "census_rule"  # breaks a census rule in the case's current history
     CONFLICT = "conflict"  # its id names an event already received with other content: never retried
+    # It contradicts what had already happened by its own time (dated before its episode's
+    # referral, a pause of a clock that was not running then, a statutory clock): waiting for
+    # other events cannot make it right, so it is never retried.
+    REFUSED = "refused"
+    EXPIRED = "expired"  # waited too long for the events that could explain it; no longer retried
 
     @property
     def retryable(self) -> bool:
-        return self not in (RejectionKind.MALFORMED, RejectionKind.CONFLICT)
+        return self in (RejectionKind.UNKNOWN_CASE, RejectionKind.NOT_ALLOWED, RejectionKind.CENSUS_RULE)
 
 
 class EventRejected(Invalid):
@@ -77,6 +82,12 @@ class TransitionNotAllowed(EventRejected):
 
 class CensusRuleBroken(EventRejected):
     kind = RejectionKind.CENSUS_RULE
+
+
+class EventRefused(EventRejected):
+    """An event that contradicts the case's history by its own time: refused for good."""
+
+    kind = RejectionKind.REFUSED
 
 
 class EventConflict(EventRejected, Conflict):

@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from workflow.census import ASSESSMENT_FACTORS, CLOSURE_REASONS, REFERRAL_SOURCES
+from workflow.census import ASSESSMENT_FACTORS, CLOSURE_REASONS, REFERRAL_SOURCES, Flag
 from workflow.errors import MalformedEvent
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -103,15 +103,32 @@ class ReferralReceived(_Envelope):
     def _unique_ids(cls, people: list[Person]) -> list[Person]:
         return _unique_people(people)
 
+    @field_validator("flags")
+    @classmethod
+    def _known_flags(cls, flags: list[str]) -> list[str]:
+        return _known(flags)
+
 
 class WorkerAllocated(_Envelope):
     type: Literal["worker.allocated"]
     worker: Text
 
 
+DecisionOutcome = Literal["nfa", "early_help", "assessment", "strategy"]
+
+
 class DecisionMade(_Envelope):
     type: Literal["decision.made"]
-    outcome: Literal["nfa", "early_help", "assessment", "strategy"]
+    outcome: DecisionOutcome
+
+
+class DecisionAmended(_Envelope):
+    """A decision recorded in error, corrected: letters already sent stay sent, letters of the
+    old decision not yet sent are cancelled, and the new outcome's letters and clocks follow."""
+
+    type: Literal["decision.amended"]
+    outcome: DecisionOutcome
+    reason: Text
 
 
 class StrategyHeld(_Envelope):
@@ -186,6 +203,46 @@ class LetterFailed(_Envelope):
     why: Text
 
 
+class CaseTransferred(_Envelope):
+    """The case moved to another team; its queues, escalations and letters follow the team."""
+
+    type: Literal["case.transferred"]
+    team: Text
+    worker: Text | None = None  # the new team's worker, when one is allocated with the move
+
+
+class ChildUpdated(_Envelope):
+    """Corrected or new details of the child. Only the fields given change; ``"school": null``
+    records that the child no longer has a school."""
+
+    type: Literal["child.updated"]
+    name: Text | None = None
+    dob: date | None = None
+    school: School | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> ChildUpdated:
+        if not self.model_fields_set & {"name", "dob", "school"}:
+            raise ValueError("give at least one of name, dob or school")
+        if "name" in self.model_fields_set and self.name is None:
+            raise ValueError("name cannot be removed")
+        if "dob" in self.model_fields_set and self.dob is None:
+            raise ValueError("dob cannot be removed")
+        return self
+
+
+class FlagsUpdated(_Envelope):
+    """The case's flags as they now stand (the whole list): domestic abuse reported later, say."""
+
+    type: Literal["flags.updated"]
+    flags: list[Text]
+
+    @field_validator("flags")
+    @classmethod
+    def _known_flags(cls, flags: list[str]) -> list[str]:
+        return _known(flags)
+
+
 class ClockPaused(_Envelope):
     type: Literal["clock.paused"]
     clock: Text
@@ -195,6 +252,16 @@ class ClockPaused(_Envelope):
 class ClockResumed(_Envelope):
     type: Literal["clock.resumed"]
     clock: Text
+
+
+def _known(flags: list[str]) -> list[str]:
+    vocabulary = {f.value for f in Flag}
+    unknown = [f for f in flags if f not in vocabulary]
+    if unknown:
+        raise ValueError(
+            f"unknown flags: {', '.join(unknown)} (known: {', '.join(f.value for f in Flag)})"
+        )
+    return sorted(set(flags))
 
 
 def _unique_people(people: list[Person]) -> list[Person]:
@@ -210,6 +277,7 @@ Event = Annotated[
     ReferralReceived
     | WorkerAllocated
     | DecisionMade
+    | DecisionAmended
     | StrategyHeld
     | AssessmentCompleted
     | IcpcHeld
@@ -217,6 +285,9 @@ Event = Annotated[
     | CaseClosed
     | HouseholdUpdated
     | ReferrerUpdated
+    | CaseTransferred
+    | ChildUpdated
+    | FlagsUpdated
     | DutyFulfilled
     | LetterFailed
     | ClockPaused
@@ -227,6 +298,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "referral.received",
     "worker.allocated",
     "decision.made",
+    "decision.amended",
     "strategy.held",
     "assessment.completed",
     "icpc.held",
@@ -234,6 +306,9 @@ EVENT_TYPES: tuple[str, ...] = (
     "case.closed",
     "household.updated",
     "referrer.updated",
+    "case.transferred",
+    "child.updated",
+    "flags.updated",
     "duty.fulfilled",
     "letter.failed",
     "clock.paused",

@@ -45,6 +45,8 @@ class RiskCameToLight:
     reasons: tuple[str, ...]
     at: datetime
     received_id: int | None
+    # After a death or an adoption even letters a person already approved are read again.
+    approvals_lapse: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,17 @@ class DutyDoneByHand:
     case: Case
     duty: str
     event_id: str
+    at: datetime
+    received_id: int | None
+
+
+@dataclass(frozen=True)
+class LettersWithdrawn:
+    """The decision that made these duties owed was amended: their unsent letters are not owed."""
+
+    case: Case
+    duties: tuple[str, ...]
+    why: str
     at: datetime
     received_id: int | None
 

@@ -34,6 +34,10 @@ from workflow.events import DutyFulfilled, Event, parse_line, validate_event
 from workflow.model import ReceivedEvent
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
+# How long a rejection that order could explain waits for the events that would explain it. An
+# event still out of place after this is not going to fit: it stops being retried, stays listed
+# (as expired) for a person to correct or dismiss.
+PARKED_AT_MOST = timedelta(days=30)
 
 
 @dataclass
@@ -222,7 +226,16 @@ def retry_pass(session: Session, book: Rulebook, now: datetime) -> tuple[int, in
         )
         .order_by(ReceivedEvent.occurred_at, ReceivedEvent.id)
     ).all()
+    expired = 0
     for row in waiting:
+        if now - row.received_at > PARKED_AT_MOST:
+            row.rejection_kind = RejectionKind.EXPIRED.value
+            row.reason = (
+                f"{row.reason} (waited {(now - row.received_at).days} days for the events that "
+                "could explain it; no longer retried: correct it and send it again, or dismiss it)"
+            )
+            expired += 1
+            continue
         event = validate_event(parse_line(row.raw))
         row.attempts += 1
         try:
@@ -235,7 +248,7 @@ def retry_pass(session: Session, book: Rulebook, now: datetime) -> tuple[int, in
         row.status, row.rejection_kind, row.reason = ReceivedStatus.ACCEPTED.value, None, None
         row.accepted_at = now
         progressed += 1
-    return progressed, len(waiting) - progressed
+    return progressed, len(waiting) - progressed - expired
 
 
 def list_rejected(session: Session) -> list[ReceivedEvent]:

@@ -44,6 +44,7 @@ class CaseFacts:
     state: State
     assessment_started: bool = False
     assessment_completed: bool = False
+    decision: str | None = None
 
 
 @dataclass(frozen=True)
@@ -115,35 +116,67 @@ def _referral_nfa_closure(facts: CaseFacts, event: Event) -> EventRejected | Non
     return None
 
 
+def _a_different_decision(facts: CaseFacts, event: Event) -> EventRejected | None:
+    outcome = getattr(event, "outcome", None)
+    if outcome == facts.decision:
+        return CensusRuleBroken(
+            "outcome", f"the decision on case {facts.ref} is already {outcome}: there is nothing to amend"
+        )
+    return None
+
+
 ASSESSED = Condition("assessed", lambda facts: facts.assessment_completed)
 NOT_ASSESSED = Condition("not assessed", lambda facts: not facts.assessment_completed)
 CENSUS_CLOSURE = Guard("census rules", _census_closure)
 REFERRAL_CLOSURE = Guard("reason NFA", _referral_nfa_closure)
+NEW_OUTCOME = Guard("a different outcome", _a_different_decision)
 
 S = State
+# The states a decision leads to, while nothing but the decision has happened: where a decision
+# recorded in error can still be amended.
+DECIDED = frozenset({S.REFERRAL_NFA, S.STEPPED_DOWN, S.ASSESSMENT, S.STRATEGY})
+# Where a section 47 route can be: a strategy discussion may be held from any of these.
+STRATEGY_FROM = frozenset({S.STRATEGY, S.ICPC_PENDING, S.ASSESSMENT})
+# Later stages on which an assessment still under way can be completed without moving the case.
+BEYOND_ASSESSMENT = frozenset({S.STRATEGY, S.ICPC_PENDING, S.CIN_PLAN, S.CP_PLAN})
+
+
+def _decided(event: str, sources: frozenset[State], guard: Guard | None = None) -> tuple[Transition, ...]:
+    targets = {"nfa": S.REFERRAL_NFA, "early_help": S.STEPPED_DOWN, "assessment": S.ASSESSMENT}
+    targets["strategy"] = S.STRATEGY
+    condition = NOT_ASSESSED if guard is not None else None
+    return tuple(
+        Transition(event, sources, target, {"outcome": outcome}, condition=condition, guard=guard)
+        for outcome, target in targets.items()
+    )
+
+
 TRANSITIONS: tuple[Transition, ...] = (
     Transition("referral.received", frozenset({S.NEW, S.CLOSED}), S.REFERRAL),
-    Transition("decision.made", frozenset({S.REFERRAL}), S.REFERRAL_NFA, {"outcome": "nfa"}),
-    Transition("decision.made", frozenset({S.REFERRAL}), S.STEPPED_DOWN, {"outcome": "early_help"}),
-    Transition("decision.made", frozenset({S.REFERRAL}), S.ASSESSMENT, {"outcome": "assessment"}),
-    Transition("decision.made", frozenset({S.REFERRAL}), S.STRATEGY, {"outcome": "strategy"}),
+    *_decided("decision.made", frozenset({S.REFERRAL})),
+    *_decided("decision.amended", DECIDED, guard=NEW_OUTCOME),
     Transition("assessment.completed", frozenset({S.ASSESSMENT}), S.CONCLUDED, {"outcome": "nfa"}),
     Transition("assessment.completed", frozenset({S.ASSESSMENT}), S.CONCLUDED, {"outcome": "early_help"}),
     Transition("assessment.completed", frozenset({S.ASSESSMENT}), S.CIN_PLAN, {"outcome": "cin_plan"}),
     Transition("assessment.completed", frozenset({S.ASSESSMENT}), S.STRATEGY, {"outcome": "strategy"}),
-    Transition(
-        "strategy.held", frozenset({S.STRATEGY, S.ICPC_PENDING}), S.ICPC_PENDING, {"icpc_required": True}
-    ),
+    # On the section 47 route or a plan the assessment finishes alongside: its factors and the
+    # clock are recorded, and the route (conference, plan) decides where the case goes.
+    Transition("assessment.completed", BEYOND_ASSESSMENT, None, condition=NOT_ASSESSED),
+    # A strategy discussion on a plan: a conference only for a child not already on a CP plan.
+    Transition("strategy.held", frozenset({S.CIN_PLAN}), S.ICPC_PENDING, {"icpc_required": True}),
+    Transition("strategy.held", frozenset({S.CIN_PLAN}), S.CIN_PLAN, {"icpc_required": False}),
+    Transition("strategy.held", frozenset({S.CP_PLAN}), S.CP_PLAN, {"icpc_required": False}),
+    Transition("strategy.held", STRATEGY_FROM, S.ICPC_PENDING, {"icpc_required": True}),
     Transition(
         "strategy.held",
-        frozenset({S.STRATEGY, S.ICPC_PENDING}),
+        STRATEGY_FROM,
         S.ASSESSMENT,
         {"icpc_required": False},
         condition=NOT_ASSESSED,
     ),
     Transition(
         "strategy.held",
-        frozenset({S.STRATEGY, S.ICPC_PENDING}),
+        STRATEGY_FROM,
         S.CONCLUDED,
         {"icpc_required": False},
         condition=ASSESSED,
@@ -163,12 +196,16 @@ TRANSITIONS: tuple[Transition, ...] = (
         guard=CENSUS_CLOSURE,
     ),
     # Facts that do not move the case. Updates and recorded duties are still taken after closure,
-    # because closing letters and notices are owed after a case ends.
+    # because closing letters and notices are owed after a case ends (and a risk learned late
+    # must still hold them).
     Transition("worker.allocated", OPEN_STATES - {S.REFERRAL_NFA}, None),
+    Transition("case.transferred", OPEN_STATES, None),
     Transition("clock.paused", OPEN_STATES, None),
     Transition("clock.resumed", OPEN_STATES, None),
     Transition("household.updated", ANY_RECORDED, None),
     Transition("referrer.updated", ANY_RECORDED, None),
+    Transition("child.updated", ANY_RECORDED, None),
+    Transition("flags.updated", ANY_RECORDED, None),
     Transition("duty.fulfilled", ANY_RECORDED, None),
     Transition("letter.failed", ANY_RECORDED, None),
 )
@@ -204,16 +241,21 @@ def resolve(facts: CaseFacts, event: Event) -> Transition:
 
 
 def mermaid() -> str:
-    """The lifecycle as a Mermaid state diagram, generated from :data:`TRANSITIONS`."""
+    """The lifecycle as a Mermaid state diagram, generated from :data:`TRANSITIONS`.
+
+    An event that moves the case somewhere but, in some states, only records facts (an
+    assessment completed on a plan) is drawn as a loop on those states; events that never move
+    the case are listed in a note."""
     lines = ["stateDiagram-v2"]
+    movers = {row.event for row in TRANSITIONS if row.target is not None}
     for row in TRANSITIONS:
-        if row.target is None:
+        if row.target is None and row.event not in movers:
             continue
         for source in (s for s in State if s in row.sources):
             start = "[*]" if source is State.NEW else source.value
-            lines.append(f"    {start} --> {row.target.value}: {row.label}")
+            lines.append(f"    {start} --> {(row.target or source).value}: {row.label}")
     lines.append(f"    {State.CLOSED.value} --> [*]")
-    facts = sorted({row.event for row in TRANSITIONS if row.target is None})
+    facts = sorted({row.event for row in TRANSITIONS} - movers)
     moves = ", ".join(facts)
     lines.append(f"    note right of {State.REFERRAL.value}: also recorded without a move: {moves}")
     return "\n".join(lines) + "\n"

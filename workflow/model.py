@@ -37,6 +37,24 @@ class Case(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closure_reason: Mapped[str | None] = mapped_column(String(8))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When each kind of fact (the state, the worker, the household …) last changed, by the time
+    # of the event that changed it: an older event arriving late never overwrites a newer fact.
+    fact_times: Mapped[dict[str, str] | None] = mapped_column(JSON, default=dict)
+
+
+class Episode(Base):
+    """An earlier episode of a case as it stood when the case was referred again: the letters
+    that episode still owes are filled from it, never from the episode that followed."""
+
+    __tablename__ = "episodes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    episode: Mapped[int] = mapped_column(Integer)
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    ended_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("case_id", "episode", name="uq_episodes_case_episode"),)
 
 
 class ReceivedEvent(Base):

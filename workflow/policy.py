@@ -71,6 +71,19 @@ class ClockRule(_Frozen):
     # A start while the clock runs restarts it from the new event (the ICPC counts from the last
     # strategy discussion); otherwise the first start stands.
     restart: bool = False
+    # Whether a clock.paused event may stop the count for a while. Only local clocks: the
+    # statutory timescales (STATUTORY_CLOCKS) run whatever happens.
+    pausable: bool = False
+
+    @model_validator(mode="after")
+    def _statutory_clocks_run(self) -> ClockRule:
+        if self.pausable and self.name in STATUTORY_CLOCKS:
+            raise ValueError(f"{self.name} is a statutory clock and cannot be pausable")
+        return self
+
+
+# The statutory timescales of Working Together: no event pauses them, whatever the policy says.
+STATUTORY_CLOCKS = frozenset({"decision", "assessment", "icpc", "first_review", "later_review"})
 
 
 class DutyRule(_Frozen):
@@ -84,6 +97,10 @@ class DutyRule(_Frozen):
     easy_read_template: str | None = None
     goal: Goal
     after: tuple[Trigger, ...] = Field(min_length=1)
+    # Duties whose letter, owed on the same local day, already says what this one would: the
+    # household is not sent two letters saying the same thing (a decision to step down to early
+    # help and the closure that follows it the same day).
+    not_on_the_same_day_as: tuple[str, ...] = ()
 
     def clock(self) -> ClockRule:
         done = Trigger(event="duty.fulfilled", when={"duty": self.name})
@@ -142,6 +159,13 @@ class Policy(_Frozen):
         unknown = [n for n in self.reminders.clocks if n not in names]
         if unknown:
             raise ValueError(f"reminders.clocks names unknown clocks: {', '.join(unknown)}")
+        duties = {d.name for d in self.duties}
+        for duty in self.duties:
+            strangers = [n for n in duty.not_on_the_same_day_as if n not in duties]
+            if strangers:
+                raise ValueError(
+                    f"duty {duty.name}: not_on_the_same_day_as names unknown duties: {', '.join(strangers)}"
+                )
         return self
 
     @field_validator("clocks")

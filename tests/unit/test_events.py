@@ -13,10 +13,14 @@ from workflow.events import (
     EVENT_TYPES,
     AssessmentCompleted,
     CaseClosed,
+    CaseTransferred,
+    ChildUpdated,
     ClockPaused,
     ClockResumed,
+    DecisionAmended,
     DecisionMade,
     DutyFulfilled,
+    FlagsUpdated,
     HouseholdUpdated,
     IcpcHeld,
     LetterFailed,
@@ -52,12 +56,19 @@ VALID: dict[str, tuple[dict[str, Any], type]] = {
     ),
     "clock.paused": (event("clock.paused", "C1", AT, clock="assessment", reason="in hospital"), ClockPaused),
     "clock.resumed": (event("clock.resumed", "C1", AT, clock="assessment"), ClockResumed),
+    "decision.amended": (
+        event("decision.amended", "C1", AT, outcome="assessment", reason="recorded against the wrong child"),
+        DecisionAmended,
+    ),
+    "case.transferred": (event("case.transferred", "C1", AT, team="south"), CaseTransferred),
+    "child.updated": (event("child.updated", "C1", AT, dob="2015-01-02"), ChildUpdated),
+    "flags.updated": (event("flags.updated", "C1", AT, flags=["marac", "domestic_abuse"]), FlagsUpdated),
 }
 
 
 def test_there_is_a_valid_example_for_every_event_type() -> None:
     assert set(VALID) == set(EVENT_TYPES)
-    assert len(EVENT_TYPES) == 14
+    assert len(EVENT_TYPES) == 18
 
 
 @pytest.mark.parametrize("kind", EVENT_TYPES)

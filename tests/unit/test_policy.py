@@ -73,6 +73,7 @@ def test_shipped_clock_details() -> None:
     assert assessment.counted_from == "referral" and not assessment.restart
     assert [(t.event, t.when, t.state) for t in assessment.starts] == [
         ("decision.made", {"outcome": "assessment"}, None),
+        ("decision.made", {"outcome": "strategy"}, None),
         ("strategy.held", {"icpc_required": False}, State.ASSESSMENT),
     ]
     assert icpc.restart and icpc.counted_from == "event"
