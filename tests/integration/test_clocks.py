@@ -6,18 +6,21 @@ Counting rule: the start date is day 0; the due date is the Nth working day afte
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 import yaml
 from sqlalchemy import select
 
-from config.settings import DEFAULT_POLICY_FILE
-from config.wiring import Runtime
+from config.settings import DEFAULT_POLICY_FILE, Settings
+from config.wiring import Runtime, build_runtime
 from tests.factories import clocks_by_name, event, history_of, import_events, instant, referral, update_clocks
 from workflow.clocks import Rulebook
-from workflow.model import Case, ClockRow
+from workflow.errors import PolicyError
+from workflow.model import Case, ClockRow, ReceivedEvent
 from workflow.policy import parse_policy
 
 NOW = "2026-09-01"
@@ -123,39 +126,112 @@ def test_cancelled_by_closure_and_by_a_strategy_discussion_without_conference(ru
     assert len(history_of(runtime, "C2", "clock.cancelled")) == 1
 
 
-def test_pause_and_resume_push_the_due_date_by_the_working_days_paused(runtime: Runtime) -> None:
+# A local clock a council may pause (the statutory ones never pause): counted like the
+# assessment, so the arithmetic below is the assessment's.
+LOCAL_CLOCK = {
+    "name": "family_work",
+    "label": "Local: the family's work plan agreed",
+    "goal": {"working_days": 45},
+    "counted_from": "referral",
+    "starts": [{"event": "decision.made", "when": {"outcome": "assessment"}}],
+    "stops": [{"event": "assessment.completed"}],
+    "cancelled_by": [{"event": "case.closed"}],
+    "pausable": True,
+}
+
+
+@pytest.fixture
+def local_runtime(runtime: Runtime, tmp_path: Path) -> Iterator[Runtime]:
+    """The same database, under the shipped policy plus the pausable local clock."""
+    data = yaml.safe_load(DEFAULT_POLICY_FILE.read_text(encoding="utf-8"))
+    data["clocks"].append(LOCAL_CLOCK)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump(data), encoding="utf-8")
+    rt = build_runtime(Settings(database_url=runtime.settings.database_url, policy_file=policy))
+    yield rt
+    rt.close()
+
+
+def test_pause_and_resume_push_the_due_date_by_the_working_days_paused(local_runtime: Runtime) -> None:
+    runtime = local_runtime
     ok(
         runtime,
         referral("C1", "2026-03-02"),
         event("decision.made", "C1", "2026-03-03", outcome="assessment"),
-        event("clock.paused", "C1", "2026-03-10", clock="assessment", reason="child in hospital"),
+        event("clock.paused", "C1", "2026-03-10", clock="family_work", reason="child in hospital"),
     )
-    paused = clocks_by_name(runtime, "C1", "2026-03-12")["assessment"]
-    assert (paused["status"], paused["due"]) == ("paused", "2026-05-07")
+    paused = clocks_by_name(runtime, "C1", "2026-03-12")
+    assert (paused["family_work"]["status"], paused["family_work"]["due"]) == ("paused", "2026-05-07")
+    assert paused["assessment"]["status"] == "running"  # the statutory clock runs on
     # Paused Tue 10 March, resumed Tue 17 March: 11, 12, 13, 16, 17 March are 5 working days.
-    ok(runtime, event("clock.resumed", "C1", "2026-03-17", clock="assessment"))
-    resumed = clocks_by_name(runtime, "C1", "2026-03-18")["assessment"]
+    ok(runtime, event("clock.resumed", "C1", "2026-03-17", clock="family_work"))
+    resumed = clocks_by_name(runtime, "C1", "2026-03-18")["family_work"]
     assert (resumed["status"], resumed["due"]) == ("running", "2026-05-14")
     # Over Easter, Thu 2 April to Wed 8 April pauses only 7 and 8 April: 14 May + 2 = Mon 18 May.
     ok(
         runtime,
-        event("clock.paused", "C1", "2026-04-02", clock="assessment", reason="family abroad"),
-        event("clock.resumed", "C1", "2026-04-08", clock="assessment"),
+        event("clock.paused", "C1", "2026-04-02", clock="family_work", reason="family abroad"),
+        event("clock.resumed", "C1", "2026-04-08", clock="family_work"),
     )
-    assert clocks_by_name(runtime, "C1", NOW)["assessment"]["due"] == "2026-05-18"
+    assert clocks_by_name(runtime, "C1", NOW)["family_work"]["due"] == "2026-05-18"
+    assert clocks_by_name(runtime, "C1", NOW)["assessment"]["due"] == "2026-05-07"
     (first_pause, _) = history_of(runtime, "C1", "clock.paused")
     assert first_pause.detail["reason"] == "child in hospital"
 
     refused = import_events(
         runtime,
+        event("clock.paused", "C1", "2026-04-09", clock="assessment", reason="x"),
+        event("clock.resumed", "C1", "2026-04-09", clock="family_work"),
         event("clock.paused", "C1", "2026-04-09", clock="icpc", reason="x"),
-        event("clock.resumed", "C1", "2026-04-09", clock="assessment"),
+        event("clock.paused", "C1", "2026-04-09", clock="no_such_clock", reason="x"),
         now=NOW,
     )
+    statutory = "is a statutory clock: it runs until its stop event, whatever happens"
     assert refused.rejected == [
-        "line 1: field clock: case C1 has no running clock named 'icpc'",
-        "line 2: field clock: case C1 has no paused clock named 'assessment'",
+        f"line 1: field clock: assessment {statutory}",
+        "line 2: field clock: case C1 has no paused clock named 'family_work'",
+        f"line 3: field clock: icpc {statutory}",
+        "line 4: field clock: 'no_such_clock' is not a clock of the policy "
+        "(pausable: failed_letter, family_work)",
     ]
+    kinds = {r.reason.split(":")[0]: r.rejection_kind for r in rejected_rows(runtime)}
+    assert kinds == {"line 1": "refused", "line 2": "not_allowed", "line 3": "refused", "line 4": "malformed"}
+
+
+def test_a_pause_dated_before_its_clock_began_is_refused_for_good(local_runtime: Runtime) -> None:
+    """It arrived first and waited; the clock it names began after its time, so it is refused
+    when retried, never applied to the later clock."""
+    runtime = local_runtime
+    ok(runtime, referral("C1", "2026-03-02"))
+    waiting = import_events(
+        runtime, event("clock.paused", "C1", "2026-03-03", clock="family_work", reason="x"), now=NOW
+    )
+    assert waiting.rejected == ["line 1: field clock: case C1 has no running clock named 'family_work'"]
+    ok(runtime, event("decision.made", "C1", "2026-03-04", outcome="assessment"))
+    (row,) = rejected_rows(runtime)
+    assert row.rejection_kind == "refused"
+    assert "the clock it names did not exist at its time" in (row.reason or "")
+    assert clocks_by_name(runtime, "C1", NOW)["family_work"]["status"] != "paused"
+    # Refused for good: later imports do not retry it.
+    ok(runtime, event("worker.allocated", "C1", "2026-03-05", worker="W1"))
+    (again,) = rejected_rows(runtime)
+    assert again.attempts == row.attempts
+
+
+def test_no_policy_may_make_a_statutory_clock_pausable() -> None:
+    data = yaml.safe_load(DEFAULT_POLICY_FILE.read_text(encoding="utf-8"))
+    next(c for c in data["clocks"] if c["name"] == "icpc")["pausable"] = True
+    with pytest.raises(PolicyError, match="icpc is a statutory clock and cannot be pausable"):
+        parse_policy(data)
+
+
+def rejected_rows(rt: Runtime) -> list[ReceivedEvent]:
+    with rt.db.transaction() as session:
+        return list(
+            session.scalars(
+                select(ReceivedEvent).where(ReceivedEvent.status == "rejected").order_by(ReceivedEvent.id)
+            )
+        )
 
 
 def test_the_icpc_clock_restarts_from_the_last_strategy_discussion(runtime: Runtime) -> None:

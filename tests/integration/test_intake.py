@@ -189,7 +189,7 @@ def test_census_rules_rc8_needs_an_assessment_and_nothing_follows_a_referral_nfa
 
     # Once the assessment is recorded, the held-back RC8 closure is taken on the automatic retry.
     later = import_events(
-        runtime, event("assessment.completed", "C5", "2026-03-10", outcome="nfa", factors=["16A"]), now=NOW
+        runtime, event("assessment.completed", "C5", "2026-03-04", outcome="nfa", factors=["16A"]), now=NOW
     )
     assert (later.accepted, later.retried_accepted) == (1, 1)
     view = case_view(runtime, "C5", NOW)

@@ -45,8 +45,8 @@ COUNCIL = "Example Borough Council"
 REFERRER = "ref@school.example"
 
 
-def at(hhmm: str) -> str:
-    return f"2026-11-03T{hhmm}:00+00:00"
+def at(hhmm: str, day: int = 3) -> str:
+    return f"2026-11-{day:02d}T{hhmm}:00+00:00"
 
 
 @pytest.fixture
@@ -79,9 +79,9 @@ def take(rt: Runtime, *events: dict[str, Any]) -> None:
     assert report.ok, report.rejected
 
 
-def nfa_decision(*people: dict[str, Any], **fields: Any) -> list[dict[str, Any]]:
-    return [referral("C1", at("08:00"), id="r1", household=list(people), **fields),
-            event("decision.made", "C1", at("08:10"), id="d1", outcome="nfa")]
+def nfa_decision(*people: dict[str, Any], day: int = 3, **fields: Any) -> list[dict[str, Any]]:
+    return [referral("C1", at("08:00", day), id="r1", household=list(people), **fields),
+            event("decision.made", "C1", at("08:10", day), id="d1", outcome="nfa")]
 
 
 def clock(rt: Runtime, name: str) -> dict[str, Any] | None:
@@ -145,7 +145,8 @@ def test_posted_letters_are_gathered_into_one_batch_pdf(build: Callable[..., Run
     rt = build()
     one = person("P1", name="Posted Parent One", address="1 First Street, Oneton, ON1 1AA")
     two = person("P2", name="Posted Parent Two", address="2 Second Road, Twoton, TW2 2BB")
-    take(rt, *nfa_decision(one, two), event("case.closed", "C1", at("08:30"), id="c1", reason="NFA"))
+    # Decided yesterday, closed today: a decision and a closing letter each.
+    take(rt, *nfa_decision(one, two, day=2), event("case.closed", "C1", at("08:30"), id="c1", reason="NFA"))
     posted = [m.id for m in letters_of(rt, "C1") if m.channel == "print"]
     assert len(posted) == 4  # a decision and a closing letter to each
     outcomes = sweep_and_deliver(rt, NOW)
@@ -175,8 +176,8 @@ def test_a_held_closing_letter_is_sent_exactly_once_after_approval(build: Callab
         rt = build(smtp_url=url)
         import_staff(rt)
         referred, decided = nfa_decision(person("P1", preferred_channel="email", email=survivor),
-                                         flags=["domestic_abuse"])
-        take(rt, referred, event("worker.allocated", "C1", at("08:05"), id="w1", worker="W1"), decided,
+                                         day=2, flags=["domestic_abuse"])
+        take(rt, referred, event("worker.allocated", "C1", at("08:05", 2), id="w1", worker="W1"), decided,
              event("case.closed", "C1", at("08:30"), id="c1", reason="NFA"))
         closing = letter_of(rt, "C1", "family_closing_letter", "P1").id
         assert closing not in sweep_and_deliver(rt, NOW)

@@ -57,7 +57,7 @@ PEOPLE: dict[str, dict[str, Any]] = {
     "P4": {"name": "Unsafe Canarydanger", "relationship": "Relcanaryfour", "email": "p4canary@fam.example",
            "address": "Dangeraddrcanary Row, Dangertowncanary", "safe_to_contact": False},
 }
-FACTORS, FLAG, TEAM, WORKER = ("16A", "18B"), "flagcanaryxyz", "teamcanaryeast", "Workercanary Pemberton"
+FACTORS, FLAG, TEAM, WORKER = ("16A", "18B"), "protection_order", "teamcanaryeast", "Workercanary Pemberton"
 
 
 def tokens(fields: dict[str, Any], *keys: str) -> set[str]:
@@ -100,7 +100,8 @@ def canary_case(rt: Runtime, ref: str, referrer: dict[str, Any], decision: str) 
     if decision == "assessment":
         steps.append(event("assessment.completed", ref, "2026-11-02T11:00:00+00:00", outcome="nfa",
                            factors=list(FACTORS)))
-    steps.append(event("case.closed", ref, "2026-11-02T12:00:00+00:00",
+    # Closed the next day: closed the same day, the decision letter would be its closing letter too.
+    steps.append(event("case.closed", ref, "2026-11-03T08:00:00+00:00",
                        reason="RC8" if decision == "assessment" else "NFA"))
     report = import_events(rt, *steps, now=NOW.isoformat())
     assert report.ok, report.rejected

@@ -19,6 +19,8 @@ from config.wiring import Runtime
 from messaging.outbox import OutboxAudit
 from services import intake
 from services.actors import SYSTEM
+from services.letters import approve_letter
+from services.people import identify
 from tests.factories import (
     MovableClock,
     approve,
@@ -46,8 +48,8 @@ NOW = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)  # Tuesday, office hours
 DA_HOLD = "domestic abuse: a worker must review every letter"
 
 
-def at(hhmm: str) -> str:
-    return f"2026-11-03T{hhmm}:00+00:00"
+def at(hhmm: str, day: int = 3) -> str:
+    return f"2026-11-{day:02d}T{hhmm}:00+00:00"
 
 
 @pytest.fixture
@@ -81,9 +83,12 @@ def household() -> list[dict[str, Any]]:
 
 
 def to_closure(outcome: str = "assessment", case: str = "C1", **referral_fields: Any) -> list[dict[str, Any]]:
-    """Referral, decision and closure of a case (RC8 after an assessment, else NFA)."""
-    steps = [referral(case, at("08:00"), id=f"{case}-ref", **referral_fields),
-             event("decision.made", case, at("08:10"), id=f"{case}-dec", outcome=outcome)]
+    """Referral, decision and closure of a case (RC8 after an assessment, else NFA). A referral
+    closed at the referral stage is decided the day before (the same day, the decision letter
+    would be the household's closing letter too)."""
+    day = 3 if outcome == "assessment" else 2
+    steps = [referral(case, at("08:00", day), id=f"{case}-ref", **referral_fields),
+             event("decision.made", case, at("08:10", day), id=f"{case}-dec", outcome=outcome)]
     if outcome == "assessment":
         steps.append(event("assessment.completed", case, at("08:20"), id=f"{case}-asm", outcome="nfa"))
     reason = "RC8" if outcome == "assessment" else "NFA"
@@ -239,7 +244,7 @@ def held_case(rt: Runtime, worker: str = "W1", members: int = 1) -> list[int]:
     return [letter_of(rt, "C1", "family_closing_letter", p["id"]).id for p in people]
 
 
-def test_only_the_allocated_worker_the_team_or_a_service_manager_may_review(rt: Runtime) -> None:
+def test_only_the_allocated_worker_the_team_manager_or_its_service_manager_may_approve(rt: Runtime) -> None:
     import_staff(rt, *front_door_staff(), staff_row("SM9", "service_manager", team="east"),
                  staff_row("X1", team="east"), staff_row("X2", team="east"))
     held_case(rt, worker="X2")
@@ -249,6 +254,12 @@ def test_only_the_allocated_worker_the_team_or_a_service_manager_may_review(rt: 
     refusals: list[tuple[str, type[Exception], str]] = [
         ("X1", NotFound, f"no outbox message {rows[0]}"),
         ("NOBODY", Forbidden, "NOBODY is not a known member of staff"),
+        # They may see the case, but do not answer for its letters: a colleague in the team, and
+        # a service manager over other teams.
+        ("W2", Forbidden, "W2 may not approve letters on case C1: only its allocated worker, its team "
+                          "manager or that team's service manager may"),
+        ("SM9", Forbidden, "SM9 may not approve letters on case C1: only its allocated worker, its team "
+                           "manager or that team's service manager may"),
     ]
     for staff, error, message in refusals:
         with pytest.raises(error) as refused:
@@ -257,18 +268,22 @@ def test_only_the_allocated_worker_the_team_or_a_service_manager_may_review(rt: 
     with pytest.raises(Invalid) as refused:
         reject(rt, rows[0], "W1", "  ", NOW)
     assert str(refused.value) == "a rejection needs a reason"
+    with pytest.raises(Invalid) as refused:
+        approve_letter(rt, identify(rt, "X2"), rows[0], "  ", NOW)
+    assert str(refused.value) == "an approval needs a reason: say why the letter is safe to send"
     approve(rt, rows[0], "X2", "allocated, other team", NOW)  # the allocated worker
-    approve(rt, rows[1], "W2", "team member", NOW)
-    approve(rt, rows[2], "SM9", "service manager", NOW)
-    reject(rt, rows[3], "TM1", "team manager: not safe to send", NOW)
+    approve(rt, rows[1], "TM1", "team manager", NOW)
+    approve(rt, rows[2], "SM1", "the team's service manager", NOW)
+    reject(rt, rows[3], "W2", "team member: not safe to send", NOW)  # anyone on the team may stop one
     with pytest.raises(Conflict) as refused:
         approve(rt, rows[0], "X2", None, NOW)
     assert str(refused.value) == f"outbox {rows[0]} is queued, not held: only held letters are reviewed"
     assert [audit_of(rt, i)[1:] for i in rows] == [
-        [("approved", "X2", "allocated, other team")], [("approved", "W2", "team member")],
-        [("approved", "SM9", "service manager")], [("rejected", "TM1", "team manager: not safe to send")], []]
+        [("approved", "X2", "allocated, other team")], [("approved", "TM1", "team manager")],
+        [("approved", "SM1", "the team's service manager")],
+        [("rejected", "W2", "team member: not safe to send")], []]
     assert [m.status for m in letters_of(rt, "C1")] == ["queued", "queued", "queued", "rejected", "held"]
-    assert [h.detail["by"] for h in history_of(rt, "C1", "letter.approved")] == ["X2", "W2", "SM9"]
+    assert [h.detail["by"] for h in history_of(rt, "C1", "letter.approved")] == ["X2", "TM1", "SM1"]
 
 
 def test_a_rejected_letter_is_never_sent_and_its_duty_stays_owed(rt: Runtime) -> None:
