@@ -56,7 +56,8 @@ class LetterRenderer:
             raise RenderError(f"outbox {row.id}: the letter has no case")
         today = self.book.local_date(self.clock())
         worker = session.get(Staff, case.worker) if case.worker else None
-        worker_name = worker.name if worker is not None else None
+        # A worker who has left is nobody's contact: the letter names the team instead.
+        worker_name = worker.name if worker is not None and worker.present_on(today) else None
         if row.recipient_role == "family":
             person = next((p for p in case.household if str(p["id"]) == row.recipient), None)
             if person is None:
