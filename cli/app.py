@@ -49,7 +49,9 @@ workflow_app = typer.Typer(help="The case lifecycle and the outbox lifecycle.", 
 staff_app = typer.Typer(help="Social workers, managers and teams.", no_args_is_help=True)
 outbox_app = typer.Typer(help="Every message caseloop sends, and its status.", no_args_is_help=True)
 reminders_app = typer.Typer(help="Reminders to staff.", no_args_is_help=True)
-duties_app = typer.Typer(help="Duties to tell families and referrers.", no_args_is_help=True)
+duty_app = typer.Typer(help="Telling families, referrers and schools by hand.", no_args_is_help=True)
+# The old name of the group, kept so scripts that call `duties done` still work.
+duties_app = typer.Typer(help="Old name of `duty`.", no_args_is_help=True)
 templates_app = typer.Typer(help="Letter templates.", no_args_is_help=True)
 print_app = typer.Typer(help="The post room's print batch.", no_args_is_help=True)
 for group, name in (
@@ -61,11 +63,12 @@ for group, name in (
     (staff_app, "staff"),
     (outbox_app, "outbox"),
     (reminders_app, "reminders"),
-    (duties_app, "duties"),
+    (duty_app, "duty"),
     (templates_app, "templates"),
     (print_app, "print"),
 ):
     app.add_typer(group, name=name)
+app.add_typer(duties_app, name="duties", hidden=True)
 
 # The option that lets an operator see what a member of staff would see.
 AsStaff = Annotated[

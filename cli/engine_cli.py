@@ -140,7 +140,8 @@ def queue_overdue(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     as_staff: AsStaff = None,
 ) -> None:
-    """Clocks past their due date, most overdue first."""
+    """Clocks past their due date, most overdue first, with who has each case, why it is late and
+    what to do."""
     c = cli_context(ctx)
     with c.runtime() as rt:
         rows = queries.overdue(rt, actor_for(rt, as_staff), team, c.clock())
@@ -152,7 +153,9 @@ def queue_overdue(
         emit_json(rows)
     else:
         emit_table(
-            rows, ["case", "clock", "due", "working_days_overdue", "worker", "team"], "nothing is overdue"
+            rows,
+            ["case", "clock", "due", "working_days_overdue", "allocation", "team", "reason", "to_do"],
+            "nothing is overdue",
         )
 
 

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import date
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from cli.app import AsStaff, actor_for, cli_context, duties_app, outbox_app, reminders_app, staff_app
+from cli.app import (
+    AsStaff,
+    actor_for,
+    cli_context,
+    duties_app,
+    duty_app,
+    outbox_app,
+    reminders_app,
+    staff_app,
+)
 from cli.output import emit_json, emit_table
 from services import queries
 from services.actors import SYSTEM
 from services.casework import acknowledge_reminder, record_duty_done
-from services.people import identify, import_staff
+from services.people import identify, import_staff, leave, rejoin
 from workflow.errors import CaseloopError
 
 
@@ -29,12 +40,55 @@ def staff_import(
         report = import_staff(rt, SYSTEM, f, c.clock())
     for reason in report.rejected:
         typer.echo(f"rejected: {reason}", err=True)
+    for note in report.kept_as_leavers:
+        typer.echo(f"kept as a leaver: {note}", err=True)
     typer.echo(
         f"created {report.created}, updated {report.updated}, unchanged {report.unchanged}, "
         f"rejected {len(report.rejected)}"
     )
     if report.rejected:
         raise typer.Exit(1)
+
+
+@staff_app.command("leave")
+def staff_leave(
+    ctx: typer.Context,
+    staff_id: Annotated[str, typer.Argument(metavar="ID", help="Their staff id.")],
+    on: Annotated[
+        str | None, typer.Option("--on", metavar="YYYY-MM-DD", help="Their first day gone (default today).")
+    ] = None,
+) -> None:
+    """Record a leaver: from that day no reminders or digests reach them, their cases count as
+    unallocated and go to their manager, and they may no longer act."""
+    c = cli_context(ctx)
+    day = _parse_day("--on", on) if on else None
+    with c.runtime() as rt:
+        left = leave(rt, SYSTEM, staff_id, day, c.clock())
+    said = f"{staff_id} leaves on {left.on.isoformat()}"
+    if left.before and left.before != left.on:
+        said += f" (was {left.before.isoformat()})"
+    if left.digests_cancelled:
+        said += f"; {left.digests_cancelled} waiting digest(s) cancelled"
+    typer.echo(said)
+
+
+@staff_app.command("rejoin")
+def staff_rejoin(
+    ctx: typer.Context,
+    staff_id: Annotated[str, typer.Argument(metavar="ID", help="Their staff id.")],
+) -> None:
+    """Bring a leaver back (importing the staff file never does): reminded, and may act, again."""
+    c = cli_context(ctx)
+    with c.runtime() as rt:
+        rejoin(rt, SYSTEM, staff_id, c.clock())
+    typer.echo(f"{staff_id} is back")
+
+
+def _parse_day(option: str, value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option) from exc
 
 
 @outbox_app.command("list")
@@ -72,15 +126,41 @@ def reminders_ack(
     typer.echo(f"acknowledged reminder {reminder_id} (acknowledgement {ack.acknowledgement})")
 
 
-@duties_app.command("done")
+class How(StrEnum):
+    """The choices of ``--how`` (workflow.events.HOW_DONE, which a test keeps equal)."""
+
+    PHONE = "phone"
+    MEETING = "meeting"
+    LETTER = "letter"
+
+
+@duty_app.command("done")
+def duty_done(
+    ctx: typer.Context,
+    case: Annotated[str, typer.Argument(help="The case reference.")],
+    duty: Annotated[str, typer.Argument(help="The duty's name, from the policy.")],
+    by: Annotated[str, typer.Option("--by", help="Your staff id.")],
+    how: Annotated[How, typer.Option("--how", help="How you told them.", case_sensitive=False)],
+) -> None:
+    """Record a duty done by hand (a referrer told by phone): its clock stops, its unsent letters
+    go no more, and the case history says how and by whom."""
+    _record_done(ctx, case, duty, by, how.value)
+
+
+@duties_app.command("done", hidden=True)
 def duties_done(
     ctx: typer.Context,
     case: Annotated[str, typer.Argument(help="The case reference.")],
     duty: Annotated[str, typer.Argument(help="The duty's name, from the policy.")],
     by: Annotated[str, typer.Option("--by", help="Your staff id.")],
+    how: Annotated[How | None, typer.Option("--how", help="How you told them.", case_sensitive=False)] = None,
 ) -> None:
-    """Record a duty done by hand (a referrer phoned): its clock stops, its unsent letters go no more."""
+    """The old `duty done` (kept for scripts; `--how` is optional here)."""
+    _record_done(ctx, case, duty, by, how.value if how else None)
+
+
+def _record_done(ctx: typer.Context, case: str, duty: str, by: str, how: str | None) -> None:
     c = cli_context(ctx)
     with c.runtime() as rt:
-        recorded = record_duty_done(rt, identify(rt, by), case, duty, c.clock())
+        recorded = record_duty_done(rt, identify(rt, by), case, duty, c.clock(), how=how)
     typer.echo(f"recorded {duty} on {case} as done" if recorded else f"{duty} on {case} was already recorded")

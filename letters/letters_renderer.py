@@ -61,7 +61,8 @@ class LetterRenderer:
         case = episodes.as_of(session, live, row.episode)
         today = self.book.local_date(self.clock())
         worker = session.get(Staff, case.worker) if case.worker else None
-        worker_name = worker.name if worker is not None else None
+        # A worker who has left is nobody's contact: the letter names the team instead.
+        worker_name = worker.name if worker is not None and worker.present_on(today) else None
         if row.recipient_role == "family":
             # A person still in the household is written to as they stand now (the latest
             # address, and whether it is still safe); else as they were in that episode.

@@ -1,7 +1,7 @@
 """The daily reminder digest for one member of staff: its outbox row, a view-model, text and HTML.
 
 Subjects never carry a child's name, and neither does the body: staff follow the link to the
-case, where access is checked.
+case, where access is checked. Reasons and next steps come from :mod:`messaging.lateness`.
 """
 
 from __future__ import annotations
@@ -13,13 +13,16 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from letters.rendering import RenderError, Templates
+from messaging import lateness
 from messaging.email import OUTBOX_ID_HEADER, REFERENCE_HEADER, OutgoingEmail
+from messaging.lateness import Lateness
 from messaging.lifecycle import SYSTEM, admit
 from messaging.outbox import OutboxMessage, Status
 from workflow.clocks import Rulebook
 from workflow.happened import DigestOwed
 from workflow.model import Case, ClockRow
-from workflow.reminders import DIGEST_KIND, ReminderItem
+from workflow.queries import allocation, staff_directory
+from workflow.reminders import DIGEST_KIND, FALLBACK_ROLE, ReminderItem
 from workflow.staff import Role, Staff
 
 _SITUATION = {
@@ -55,6 +58,9 @@ def create_digest(session: Session, owed: DigestOwed) -> None:
 
 
 class DigestRenderer:
+    """A person's digest: their deadlines grouped by case, the most urgent case first, each with
+    why it is late and what to do; past the policy's ``digest_limit`` cases, a count of the rest."""
+
     def __init__(self, templates: Templates, book: Rulebook, base_url: str) -> None:
         self.templates, self.book, self.base_url = templates, book, base_url.rstrip("/")
 
@@ -62,6 +68,10 @@ class DigestRenderer:
         person = session.get(Staff, row.recipient)
         if person is None:
             raise RenderError(f"outbox {row.id}: staff member {row.recipient} no longer exists")
+        day = row.payload["date"]
+        today = date.fromisoformat(day)
+        if not person.present_on(today):
+            raise RenderError(f"outbox {row.id}: {person.id} has left: digests no longer reach them")
         items = session.execute(
             select(ReminderItem, ClockRow, Case)
             .join(ClockRow, ClockRow.id == ReminderItem.clock_id)
@@ -71,23 +81,49 @@ class DigestRenderer:
         ).all()
         if not items:
             raise RenderError(f"outbox {row.id}: the digest has no reminders")
-        day = row.payload["date"]
-        views = [self._item(item, clock, case, day) for item, clock, case in items]
-        overdue = sum(1 for v in views if v["overdue"])
-        subject = f"caseloop: {len(views)} deadline{'s need' if len(views) != 1 else ' needs'} attention"
+        notes = lateness.explain(session, self.book, [(clock, case) for _, clock, case in items], person.id)
+        people = staff_directory(session)
+        cases: dict[int, dict[str, Any]] = {}
+        for item, clock, case in items:
+            group = cases.get(case.id)
+            if group is None:
+                group = cases[case.id] = self._case(case, people, today)
+            group["deadlines"].append(self._item(item, clock, today, notes[clock.id]))
+            if item.recipient_role == FALLBACK_ROLE:
+                group["fallback"] = _why_fallback(case, people, today)
+        groups = list(cases.values())
+        for group in groups:
+            group["deadlines"].sort(key=lambda v: (-v["over"], v["due"], v["clock_label"]))
+            group["over"] = max(v["over"] for v in group["deadlines"])
+        # The most urgent case first: the longest overdue, then the earliest due.
+        groups.sort(key=lambda g: (-g["over"], g["deadlines"][0]["due"], g["case"]))
+        limit = self.book.policy.reminders.digest_limit
+        shown, rest = groups[:limit], groups[limit:]
+
+        deadlines = len(items)
+        overdue = sum(1 for g in groups for v in g["deadlines"] if v["overdue"])
+        subject = f"caseloop: {deadlines} deadline{'s need' if deadlines != 1 else ' needs'} attention"
         subject += f" ({overdue} overdue)" if overdue else ""
+        on = f"{len(groups)} case{'s' if len(groups) != 1 else ''}"
         intro = (
-            f"These deadlines need your attention on {day}. Overdue ones come first."
+            f"These deadlines on {on} need your attention on {day}, the most urgent first."
             if overdue
-            else f"These deadlines are coming up ({day})."
+            else f"These deadlines on {on} are coming up ({day})."
         )
-        views.sort(key=lambda v: (not v["overdue"], v["due"]))
+        more = None
+        if rest:
+            more = {
+                "cases": len(rest),
+                "deadlines": sum(len(g["deadlines"]) for g in rest),
+                "command": f"caseloop queue overdue --as {person.id}",
+            }
         context = {
             "subject": subject,
             "person_name": person.name,
             "person_id": person.id,
             "intro": intro,
-            "items": views,
+            "cases": shown,
+            "more": more,
         }
         text, html = self.templates.render("staff/reminder_digest", context)
         return OutgoingEmail(
@@ -99,18 +135,34 @@ class DigestRenderer:
             headers={OUTBOX_ID_HEADER: str(row.id), REFERENCE_HEADER: row.idempotency_key},
         )
 
-    def _item(self, item: ReminderItem, clock: ClockRow, case: Case, day: str) -> dict[str, Any]:
-        rule = self.book.policy.clock(clock.name)
+    def _case(self, case: Case, people: dict[str, Staff], today: date) -> dict[str, Any]:
+        return {
+            "case": case.ref,
+            "team": case.team,
+            "allocation": allocation(case, people, today),
+            "link": f"{self.base_url}/cases/{case.ref}",
+            "fallback": None,
+            "deadlines": [],
+        }
 
-        today = date.fromisoformat(day)
+    def _item(self, item: ReminderItem, clock: ClockRow, today: date, late: Lateness) -> dict[str, Any]:
+        rule = self.book.policy.clock(clock.name)
         left = self.book.calendar.working_days_between(today, clock.due_on)
-        over = self.book.calendar.working_days_between(clock.due_on, today)
+        over = self.book.calendar.working_days_between(clock.due_on, today) if clock.due_on < today else 0
         return {
             "id": item.id,
-            "case": case.ref,
             "clock_label": rule.label if rule else clock.name,
             "due": clock.due_on.isoformat(),
+            "over": over,
             "overdue": clock.due_on < today,
             "situation": _SITUATION[item.step].format(due=clock.due_on.isoformat(), left=left, over=over),
-            "link": f"{self.base_url}/cases/{case.ref}",
+            "reason": late.reason,
+            "to_do": late.to_do,
         }
+
+
+def _why_fallback(case: Case, people: dict[str, Staff], today: date) -> str:
+    """Why a case's reminder came to the fallback manager: no one in the directory could take it."""
+    if not any(p.team == case.team and p.present_on(today) for p in people.values()):
+        return f"team {case.team!r} is not in the staff directory (or no one in it is still here)"
+    return f"team {case.team!r} has no manager in the staff directory"

@@ -46,7 +46,7 @@ MOVES: tuple[Move, ...] = (
     Move(Status.HELD, Status.REJECTED, "rejected by a reviewer", audit="rejected", needs_note=True),
     Move(Status.HELD, Status.CANCELLED, "no longer owed (done by hand, or amended)", audit="cancelled"),
     Move(Status.QUEUED, Status.HELD, "a risk came to light, or it cannot be filled in", audit="held"),
-    Move(Status.QUEUED, Status.CANCELLED, "no longer owed (done by hand, or amended)", audit="cancelled"),
+    Move(Status.QUEUED, Status.CANCELLED, "not owed now: done, amended, reader left", audit="cancelled"),
     Move(Status.QUEUED, Status.SENDING, "an attempt begins"),
     Move(Status.QUEUED, Status.FAILED, "it can never be made (a digest whose reader left)", audit="failed"),
     Move(Status.SENDING, Status.SENT, "the provider accepted it", audit="sent"),

@@ -6,6 +6,7 @@ Every use case takes an actor and asks :mod:`services.authorisation` whether it 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 
 from sqlalchemy.orm import Session
@@ -49,9 +50,13 @@ def client(name: str, scopes: set[Scope], teams: set[str] | None = None) -> Acto
     return Actor(Kind.CLIENT, name, scopes=frozenset(scopes), teams=frozenset(teams or ()))
 
 
-def staff_member(session: Session, staff_id: str) -> Actor:
-    """The actor for an active member of staff, or :class:`Forbidden` naming the id."""
+def staff_member(session: Session, staff_id: str, today: date) -> Actor:
+    """The actor for a member of staff still with the council ``today``, or :class:`Forbidden`
+    naming the id (a leaver's access ends on their leaving day)."""
     person = session.get(Staff, staff_id)
-    if person is None or not person.active:
+    if person is None:
         raise Forbidden(f"{staff_id} is not a known member of staff")
+    if not person.present_on(today):
+        left = f" on {person.left_on.isoformat()}" if person.left_on else ""
+        raise Forbidden(f"{staff_id} has left{left}: their access has ended")
     return Actor(Kind.STAFF, person.id, role=Role(person.role), team=person.team)

@@ -26,6 +26,7 @@ class Action(StrEnum):
     IMPORT_EVENTS = "import events"
     MANAGE_EVENTS = "retry or dismiss rejected events"
     IMPORT_STAFF = "import staff"
+    MANAGE_STAFF = "record a leaver or bring one back"
     RUN_SWEEP = "run the sweep and deliver messages"
     READ_CASE = "read a case"
     READ_OUTBOX = "read the outbox"

@@ -14,6 +14,7 @@ from services.intake import import_events
 from services.runtime import Runtime
 from workflow import reminders
 from workflow.errors import Invalid, NotFound
+from workflow.events import HOW_DONE
 from workflow.model import Case, ReceivedEvent
 
 
@@ -38,16 +39,25 @@ def acknowledge_reminder(
 
 
 def record_duty_done(
-    rt: Runtime, actor: Actor, case_ref: str, duty: str, now: datetime | None = None
+    rt: Runtime,
+    actor: Actor,
+    case_ref: str,
+    duty: str,
+    now: datetime | None = None,
+    *,
+    how: str | None = None,
 ) -> bool:
-    """Record that ``duty`` on ``case_ref`` was done by hand (a referrer phoned): a
-    ``duty.fulfilled`` event like the council's own, so its clock stops and its unsent letters
-    are no longer owed. True if it was recorded now, False if it was already."""
+    """Record that ``duty`` on ``case_ref`` was done by hand, ``how`` (phone, meeting, letter):
+    a ``duty.fulfilled`` event like the council's own, naming how and by whom (kept in the case
+    history), so its clock stops and its unsent letters are no longer owed. True if it was
+    recorded now, False if it was already."""
     require_staff(actor, Action.RECORD_DUTY)
     authorise(actor, Action.RECORD_DUTY)
     now = now or rt.clock()
     if duty not in {d.name for d in rt.book.policy.duties}:
         raise Invalid(f"no duty {duty!r} in the policy")
+    if how is not None and how not in HOW_DONE:
+        raise Invalid(f"how: {how!r} is not one of {', '.join(HOW_DONE)}")
     with rt.reading() as uow:
         case = uow.session.scalar(select(Case).where(Case.ref == case_ref))
         if case is None or not may_see(actor, case):
@@ -63,6 +73,8 @@ def record_duty_done(
         "type": "duty.fulfilled",
         "at": now.isoformat(),
         "duty": duty,
+        "by": actor.id,
+        **({"how": how} if how is not None else {}),
     }
     # Imported as caseloop itself (the staff member may not import events): the source names them.
     report = import_events(rt, SYSTEM, [json.dumps(event)], f"staff:{actor.id}", now)

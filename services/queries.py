@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from messaging import lateness
 from messaging.outbox import OutboxMessage, Status
 from services.actors import Actor, Kind
 from services.authorisation import Action, authorise, visible_cases
@@ -35,10 +36,20 @@ def case_exists(rt: Runtime, actor: Actor, ref: str) -> bool:
 def overdue(
     rt: Runtime, actor: Actor, team: str | None = None, now: datetime | None = None
 ) -> list[dict[str, Any]]:
-    """Clocks past their due date, most overdue first."""
+    """Clocks past their due date, most overdue first: who has each case (or why nobody does),
+    why it is late and what to do (the commands name the actor, or STAFF for the operator)."""
     authorise(actor, Action.READ_CASE)
+    now = now or rt.clock()
+    today = rt.book.local_date(now)
+    by = actor.id if actor.kind is Kind.STAFF else "STAFF"
     with rt.reading() as uow:
-        return queries.overdue(uow.session, rt.book, now or rt.clock(), team, visible_cases(actor))
+        clocks = queries.overdue_clocks(uow.session, rt.book, now, team, visible_cases(actor))
+        people = queries.staff_directory(uow.session)
+        notes = lateness.explain(uow.session, rt.book, clocks, by)
+        return [
+            {**queries.overdue_row(rt.book, clock, case, today, people), **notes[clock.id].as_dict()}
+            for clock, case in clocks
+        ]
 
 
 def outbox(

@@ -55,6 +55,8 @@ class SweepReport:
     def summary(self) -> str:
         plan = self.plan
         planned = f"{plan.items} reminders in {plan.digests} digests" if plan and plan.planned else "none"
+        if plan and plan.unrouted:
+            planned += f" ({plan.unrouted} deadlines reach no one: set reminders.fallback_manager)"
         return (
             f"recalculated {self.recalculated}, newly breached {self.breached}, "
             f"reminders planned: {planned}, stale sends settled {sum(self.reconciled.values())}, "
@@ -130,6 +132,9 @@ def sweep(rt: Runtime, actor: Actor, now: datetime, dispatch: Dispatch | None = 
         if _take_lock(uow.session):
             report.plan = plan_day(uow.session, rt.book, now, rt.staff_channel)
             uow.commit()
+            if report.plan.unrouted:
+                # Counts only: which cases is for the overdue queue, not a log line.
+                log.warning("%d deadlines reach no one: set reminders.fallback_manager", report.plan.unrouted)
         else:
             report.skipped = True
     with rt.writing() as uow:

@@ -32,6 +32,17 @@ REFERRAL_SOURCES: dict[str, str] = {
 # Referrers who are members of the public: acknowledged only, never named to the family.
 NON_PROFESSIONAL_SOURCES = frozenset({"1A", "1B", "1C", "1D", "9"})
 SCHOOL_SOURCES = frozenset({"2A", "2B"})
+UNKNOWN_SOURCE = "10"
+
+
+def reachable_professional(referrer: dict[str, object]) -> bool:
+    """Whether a referrer is a professional a worker can find and tell by phone even with no
+    email or address: any source but the public's (1A-1D, 9) and "unknown" (10), which counts
+    only when an organisation is named."""
+    source = referrer.get("source")
+    if source in NON_PROFESSIONAL_SOURCES:
+        return False
+    return source != UNKNOWN_SOURCE or bool(referrer.get("organisation"))
 
 CLOSURE_REASONS: dict[str, str] = {
     "RC1": "adopted",

@@ -4,7 +4,9 @@ For every duty of the policy that an accepted event fires, one letter per recipi
 
 - **family**: each household member who is safe to contact (never one who is not; that is
   recorded in the case history instead);
-- **referrer**: the referrer, by email or post, when there are contact details;
+- **referrer**: the referrer, by email or post, when there are contact details; a professional
+  with neither is still owed: the duty stays open as a task for the worker to tell them by phone
+  (recorded as ``duty.by_hand``), and only a referrer no one can tell cancels it;
 - **school**: the child's recorded school's safeguarding lead, or the referring school.
 
 A case with domestic abuse (a flag, or assessment factors 3A–3C) or with a confidential address
@@ -23,7 +25,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from workflow.bus import publish
-from workflow.census import DOMESTIC_ABUSE_FACTORS, FLAG_HOLDS, SCHOOL_SOURCES, SENSITIVE_CLOSURES, Flag
+from workflow.census import (
+    DOMESTIC_ABUSE_FACTORS,
+    FLAG_HOLDS,
+    SCHOOL_SOURCES,
+    SENSITIVE_CLOSURES,
+    Flag,
+    reachable_professional,
+)
 from workflow.clocks import ACTIVE, ClockStatus, Rulebook, matches
 from workflow.events import CaseClosed, DecisionAmended, DutyFulfilled, Event
 from workflow.happened import DutyDoneByHand, LetterOwed, LettersWithdrawn, Recipient, RiskCameToLight
@@ -121,6 +130,16 @@ def recipients(case: Case, duty: DutyRule) -> tuple[list[Recipient], list[str]]:
     return found, skipped
 
 
+BY_PHONE = "tell them by phone"
+
+
+def by_hand(case: Case, duty: DutyRule) -> str | None:
+    """How a worker must do a duty no letter can do, or None when no one can be told at all."""
+    if duty.audience == "referrer" and reachable_professional(case.referrer):
+        return BY_PHONE
+    return None
+
+
 def on_event(
     session: Session,
     book: Rulebook,
@@ -136,6 +155,7 @@ def on_event(
     only a council's own ``duty.fulfilled`` cancels letters not yet sent.
     """
     if isinstance(event, DutyFulfilled) and not by_caseloop:
+        record(session, case, "duty.done", event.at, received_id, duty=event.duty, how=event.how, by=event.by)
         publish(session, DutyDoneByHand(case, event.duty, event.id, event.at, received_id))
     if isinstance(event, DecisionAmended):
         withdrawn = tuple(
@@ -159,6 +179,11 @@ def on_event(
         found, skipped = recipients(case, duty)
         for reason in skipped:
             record(session, case, "letter.not_made", event.at, received_id, duty=duty.name, why=reason)
+        if not found and (task := by_hand(case, duty)):
+            # No letter can go, but a professional can still be told: the duty's clock runs on as
+            # the worker's task, reminded and escalated like any deadline until it is recorded done.
+            record(session, case, "duty.by_hand", event.at, received_id, duty=duty.name, task=task)
+            continue
         if not found:
             # Nobody can be told (an anonymous referrer, no one safe to contact): the duty is moot.
             why = f"no one can be told: {'; '.join(skipped)}"

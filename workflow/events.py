@@ -187,11 +187,18 @@ class ReferrerUpdated(_Envelope):
     referrer: Referrer
 
 
+HowDone = Literal["phone", "meeting", "letter"]
+HOW_DONE: tuple[str, ...] = ("phone", "meeting", "letter")
+
+
 class DutyFulfilled(_Envelope):
     """A communication duty done outside caseloop (say, a letter the council recorded by hand)."""
 
     type: Literal["duty.fulfilled"]
     duty: Text
+    # How, and by which member of staff, when a person records it (`caseloop duty done --how`).
+    how: HowDone | None = None
+    by: Text | None = None
 
 
 class LetterFailed(_Envelope):

@@ -135,6 +135,11 @@ class ReminderPolicy(_Frozen):
     office_hours: OfficeHours = OfficeHours()
     # The clocks reminded about; empty means every clock in the policy.
     clocks: tuple[str, ...] = ()
+    # The staff id who hears what nobody else can: cases of a team or worker the staff directory
+    # does not know, or a team with no manager left. Unset: such reminders reach no one.
+    fallback_manager: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[^\s,]+$")
+    # A digest lists this many cases, most urgent first, then says how many more there are.
+    digest_limit: int = Field(default=20, ge=1, le=500)
 
 
 class Policy(_Frozen):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, select
@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from workflow.clocks import ClockStatus, Rulebook
 from workflow.errors import NotFound
 from workflow.model import Case, ClockRow, HistoryEntry
+from workflow.staff import Staff
 
 
 def case_view(
@@ -65,14 +66,15 @@ def _clock_view(book: Rulebook, clock: ClockRow, today: Any) -> dict[str, Any]:
     }
 
 
-def overdue(
+def overdue_clocks(
     session: Session,
     book: Rulebook,
     now: datetime,
     team: str | None = None,
     visible: ColumnElement[bool] | None = None,
-) -> list[dict[str, Any]]:
-    """Clocks past their due date and still running, most overdue first (within ``visible``)."""
+) -> list[tuple[ClockRow, Case]]:
+    """Clocks past their due date and still running, with their cases, most overdue first
+    (within ``visible``)."""
     today = book.local_date(now)
     query = (
         select(ClockRow, Case)
@@ -86,16 +88,39 @@ def overdue(
         query = query.where(Case.team == team)
     if visible is not None:
         query = query.where(visible)
-    rows: list[dict[str, Any]] = [
-        {
-            "case": case.ref,
-            "clock": clock.name,
-            "due": clock.due_on.isoformat(),
-            "working_days_overdue": book.calendar.working_days_between(clock.due_on, today),
-            "worker": case.worker,
-            "team": case.team,
-        }
-        for clock, case in session.execute(query)
-    ]
-    rows.sort(key=lambda r: (-r["working_days_overdue"], r["due"], r["case"], r["clock"]))
+    rows = [(clock, case) for clock, case in session.execute(query)]
+    # Most overdue first: the earliest due date is the most working days overdue.
+    rows.sort(key=lambda r: (r[0].due_on, r[1].ref, r[0].name))
     return rows
+
+
+def overdue_row(
+    book: Rulebook, clock: ClockRow, case: Case, today: date, people: dict[str, Staff]
+) -> dict[str, Any]:
+    return {
+        "case": case.ref,
+        "clock": clock.name,
+        "due": clock.due_on.isoformat(),
+        "working_days_overdue": book.calendar.working_days_between(clock.due_on, today),
+        "worker": case.worker,
+        "allocation": allocation(case, people, today),
+        "team": case.team,
+    }
+
+
+def staff_directory(session: Session) -> dict[str, Staff]:
+    """Everyone on record, leavers included (their cases must say they left)."""
+    return {s.id: s for s in session.scalars(select(Staff))}
+
+
+def allocation(case: Case, people: dict[str, Staff], today: date) -> str:
+    """Who has the case, in words: the worker, or why it is unallocated."""
+    if not case.worker:
+        return "unallocated"
+    person = people.get(case.worker)
+    if person is None:
+        return f"unallocated: worker {case.worker} is not in the staff directory"
+    if not person.present_on(today):
+        left = f" on {person.left_on.isoformat()}" if person.left_on else ""
+        return f"unallocated: {case.worker} left{left}"
+    return case.worker

@@ -10,7 +10,8 @@ an outbox message). The steps for a clock due on D:
   and ``escalate_to_service_manager_after`` working days later an escalation to the service
   manager; while the clock stays breached each of them is reminded again once a working day.
 
-Clocks on unallocated cases go to the team manager. An acknowledged reminder stops the repeats
+Clocks on unallocated cases (and a leaver's) go to the team manager; what no one in the staff
+directory can take goes to the policy's ``fallback_manager``. An acknowledged reminder stops the repeats
 to that person for that clock until the next escalation step. Every item and every digest has a
 unique key, so two sweepers, or one run twice, plan each reminder once.
 """
@@ -36,6 +37,7 @@ from workflow.policy import ReminderPolicy
 from workflow.staff import Role, Staff
 
 DIGEST_KIND = "reminder_digest"
+FALLBACK_ROLE = "fallback_manager"  # a reminder item's role when the directory had no one else
 # When one person would get two steps for one clock on one day, the more serious one stands.
 _RANK = {"warning": 0, "due": 1, "breach": 2, "escalation": 3}
 
@@ -119,6 +121,7 @@ class PlanReport:
     items: int = 0
     digests: int = 0
     why: str = ""
+    unrouted: int = 0  # clocks that called for a reminder no one in the directory could take
 
 
 def plan_day(session: Session, book: Rulebook, now: datetime, channel: str) -> PlanReport:
@@ -146,12 +149,13 @@ def plan_day(session: Session, book: Rulebook, now: datetime, channel: str) -> P
     if policy.clocks:
         query = query.where(ClockRow.name.in_(policy.clocks))
     candidates = session.execute(query).all()
-    directory = _Directory(session)
+    directory = _Directory(session, today, policy.fallback_manager)
     clock_ids = [clock.id for clock, _ in candidates]
     done = _existing_keys(session, clock_ids)
     acked = _acked_stages(session, clock_ids)
 
     per_person: dict[str, list[ReminderItem]] = defaultdict(list)
+    unrouted = 0
     for clock, case in candidates:
         stage, steps = steps_for(clock.due_on, today, book.calendar, policy)
         chosen: dict[str, tuple[Step, str]] = {}
@@ -160,6 +164,8 @@ def plan_day(session: Session, book: Rulebook, now: datetime, channel: str) -> P
                 held = chosen.get(person.id)
                 if held is None or _RANK[step.name] > _RANK[held[0].name]:
                     chosen[person.id] = (step, role)
+        if steps and not chosen:
+            unrouted += 1  # no one to tell, and no fallback manager: the sweep says so
         for person_id, (step, role) in chosen.items():
             key = step.name if step.name in ("warning", "due", "breach") else f"escalation:{step.target}"
             if (clock.id, person_id, key) in done:
@@ -189,23 +195,31 @@ def plan_day(session: Session, book: Rulebook, now: datetime, channel: str) -> P
     count = sum(len(v) for v in per_person.values())
     session.add(ReminderDay(day=today, planned_at=now, digests=len(per_person)))
     session.flush()
-    return PlanReport(True, items=count, digests=len(per_person))
+    return PlanReport(True, items=count, digests=len(per_person), unrouted=unrouted)
 
 
 class _Directory:
-    """Staff lookups for one planning pass (the staff list is small; read it once)."""
+    """Staff lookups for one planning pass (the staff list is small; read it once).
 
-    def __init__(self, session: Session) -> None:
-        self.staff = {s.id: s for s in session.scalars(select(Staff).where(Staff.active))}
+    Only staff still present ``today`` are reminded. A leaver's cases are unallocated: what would
+    have gone to them goes to their manager. What no one in the directory can take (a team or
+    worker it does not know, a team with no manager left) goes to the policy's fallback manager.
+    """
+
+    def __init__(self, session: Session, today: date, fallback: str | None) -> None:
+        self.everyone = {s.id: s for s in session.scalars(select(Staff))}
+        self.staff = {k: s for k, s in self.everyone.items() if s.present_on(today)}
         self.by_team: dict[str, list[Staff]] = defaultdict(list)
         for person in self.staff.values():
             self.by_team[person.team].append(person)
+        self.fallback = self.staff.get(fallback or "")
 
     def _of_role(self, team: str, role: Role) -> list[Staff]:
         return sorted((s for s in self.by_team.get(team, []) if s.role == role.value), key=lambda s: s.id)
 
     def team_managers(self, case: Case) -> list[Staff]:
-        worker = self.staff.get(case.worker or "")
+        # A leaver's manager still manages their cases, so look the worker up among everyone.
+        worker = self.everyone.get(case.worker or "")
         manager = self.staff.get(worker.manager_id or "") if worker else None
         if manager is not None and manager.role == Role.TEAM_MANAGER.value:
             return [manager]
@@ -219,15 +233,19 @@ class _Directory:
                 found.append(boss)
         return found or self._of_role(case.team, Role.SERVICE_MANAGER)
 
-    def recipients(self, case: Case, target: str) -> Iterable[tuple[Staff, str]]:
+    def recipients(self, case: Case, target: str) -> list[tuple[Staff, str]]:
         if target == "worker":
             worker = self.staff.get(case.worker or "")
             if worker is not None:
                 return [(worker, "worker")]
-            target = "team_manager"  # unallocated, or a worker caseloop does not know
+            target = "team_manager"  # unallocated, a leaver's, or a worker caseloop does not know
         if target == "team_manager":
-            return [(m, "team_manager") for m in self.team_managers(case)]
-        return [(m, "service_manager") for m in self.service_managers(case)]
+            found = [(m, "team_manager") for m in self.team_managers(case)]
+        else:
+            found = [(m, "service_manager") for m in self.service_managers(case)]
+        if not found and self.fallback is not None:
+            return [(self.fallback, FALLBACK_ROLE)]
+        return found
 
 
 def _existing_keys(session: Session, clock_ids: list[int]) -> set[tuple[int, str, str]]:
