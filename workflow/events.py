@@ -46,7 +46,7 @@ from workflow.fields import (
     Text,
     Words,
 )
-from workflow.jsonlines import parse_object, quoted
+from workflow.jsonlines import parse_object, quoted, showable
 
 
 class _Strict(BaseModel):
@@ -301,7 +301,8 @@ def validate_event(data: dict[str, Any]) -> Event:
     except ValidationError as exc:
         first = exc.errors()[0]
         # The first element of the location is the union's tag; the rest is the field path.
-        path = [str(p) for p in first["loc"][1:]] or ["(event)"]
+        # A key is the sender's text: shown escaped and cut short, as any quoted input is.
+        path = [_key(p) for p in first["loc"][1:]] or ["(event)"]
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             message = f"is not a field of {kind}"
@@ -314,6 +315,11 @@ def validate_event(data: dict[str, Any]) -> Event:
         if born > event.at.date():
             raise MalformedEvent(where, f"{born.isoformat()} is after the event's date: it is in the future")
     return event
+
+
+def _key(part: object) -> str:
+    text = showable(str(part))
+    return text if len(text) <= limits.CODE else f"{text[: limits.CODE - 1]}…"
 
 
 def _model_of(kind: str) -> type[BaseModel]:

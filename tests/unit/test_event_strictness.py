@@ -101,6 +101,11 @@ def test_showable_escapes_what_the_database_cannot_store() -> None:
     assert showable("a\x00b\x1bc\ud800d\te") == "a\\x00b\\x1bc\\ud800d\te"
 
 
+def test_an_unknown_key_is_named_escaped_and_cut_short() -> None:
+    err = refused(parse_line(json.dumps({**DEC, "\u0000" + "k" * 300: 1})))
+    assert err.field == "\\x00" + "k" * 59 + "…" and err.rule == "is not a field of decision.made"
+
+
 # Instants and dates: a conversion to UTC or to local time must not overflow.
 
 
