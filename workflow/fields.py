@@ -75,7 +75,7 @@ Words = Annotated[str, _strip(limits.WORDS), _LINES]
 
 
 # Addresses caseloop can send to: a dot-atom local part and a domain name, in ASCII, because the
-# SMTP channel does not ask servers for SMTPUTF8 and Notify takes the address as given.
+# SMTP channel does not ask servers for SMTPUTF8 (a server without it would refuse the message).
 _LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 
