@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, BinaryIO
 
 import typer
 
@@ -30,6 +30,7 @@ from services.actors import SYSTEM
 from services.people import import_staff
 from workflow import lifecycle
 from workflow.errors import CaseloopError
+from workflow.intake import ImportReport
 
 
 @db_app.command("upgrade")
@@ -45,32 +46,53 @@ def db_upgrade(ctx: typer.Context) -> None:
 def events_import(
     ctx: typer.Context,
     file: Annotated[str, typer.Argument(help="A JSON Lines file of events, or - for standard input.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Import events; exits 0 only when no line was rejected."""
+    """Import events. Exits 0 when every line was taken, 1 when lines were rejected (they are
+    kept: see `events rejected`), 2 when the import itself failed (unreadable input, no database)."""
     c = cli_context(ctx)
     with c.runtime() as rt:
         if file == "-":
-            report = intake.import_events(rt, SYSTEM, sys.stdin, "<stdin>", c.clock())
+            report = intake.import_stream(rt, SYSTEM, sys.stdin.buffer, "<stdin>", c.clock())
         else:
-            path = Path(file)
-            if not path.is_file():
-                raise CaseloopError(f"{file}: no such file")
-            with path.open(encoding="utf-8") as lines:
-                report = intake.import_events(rt, SYSTEM, lines, path.name, c.clock())
+            with _open(file) as stream:
+                report = intake.import_stream(rt, SYSTEM, stream, Path(file).name, c.clock())
+    if as_json:
+        emit_json({**asdict(report), "ok": report.ok})
+    else:
+        _print_import(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _open(file: str) -> BinaryIO:
+    path = Path(file)
+    if not path.exists():
+        raise CaseloopError(f"{file}: no such file")
+    if not path.is_file():
+        raise CaseloopError(f"{file}: not a file")
+    try:
+        return path.open("rb")  # bytes: each line is decoded on its own
+    except OSError as exc:
+        raise CaseloopError(f"{file}: cannot be read ({exc.strerror})") from exc
+
+
+def _print_import(report: ImportReport) -> None:
     for note in report.duplicates:
         typer.echo(f"duplicate: {note}")
+    for warning in report.warnings:
+        typer.echo(f"warning: {warning}")
     for reason in report.rejected:
         typer.echo(f"rejected: {reason}", err=True)
     typer.echo(
         f"accepted {report.accepted}, duplicate {len(report.duplicates)}, rejected {len(report.rejected)}"
+        + (f", warnings {len(report.warnings)}" if report.warnings else "")
         + (
             f" (and {report.retried_accepted} earlier rejections accepted on retry)"
             if report.retried_accepted
             else ""
         )
     )
-    if not report.ok:
-        raise typer.Exit(1)
 
 
 @events_app.command("rejected")

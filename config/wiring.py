@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import DBAPIError
 
 from config.policy import load_policy
 from config.settings import Settings
@@ -15,7 +16,7 @@ from services.runtime import Runtime, SweepTimings
 from workflow.bus import HANDLERS
 from workflow.clocks import Rulebook
 from workflow.db import Database
-from workflow.errors import CaseloopError
+from workflow.errors import CaseloopError, Unavailable
 from workflow.timeutil import Clock, utc_now
 
 __all__ = ["Runtime", "SweepTimings", "build_channels", "build_runtime", "check_schema", "letter_channels"]
@@ -30,11 +31,19 @@ def check_schema(rt: Runtime) -> None:
     # A reading transaction: every command checks this first, and on SQLite a plain connection's
     # transaction would begin IMMEDIATE and wait for the write lock (a read-only command behind
     # an import).
-    with rt.db.reading() as session:
-        conn = session.connection()
-        found = None
-        if inspect(conn).has_table("alembic_version"):
-            found = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    try:
+        with rt.db.reading() as session:
+            conn = session.connection()
+            found = None
+            if inspect(conn).has_table("alembic_version"):
+                found = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except DBAPIError as exc:
+        # The first thing every command does: a database that is down says so in one line (a
+        # connection's error names a host or a file, never a case).
+        first = str(exc.orig).strip().splitlines()[0][:200] if str(exc.orig).strip() else ""
+        raise Unavailable(
+            f"the database cannot be used: {first or type(exc.orig).__name__}; check CASELOOP_DATABASE_URL"
+        ) from exc
     if found != head:
         raise SchemaNotReady(
             f"the database is at schema {found or 'none'}, caseloop needs {head}: run `caseloop db upgrade`"

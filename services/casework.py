@@ -15,6 +15,7 @@ from services.runtime import Runtime
 from workflow import reminders
 from workflow.errors import Invalid, NotFound
 from workflow.events import HOW_DONE
+from workflow.limits import fitting_id
 from workflow.model import Case, ReceivedEvent
 
 
@@ -62,7 +63,7 @@ def record_duty_done(
         case = uow.session.scalar(select(Case).where(Case.ref == case_ref))
         if case is None or not may_see(actor, case):
             raise NotFound(f"no case {case_ref!r}")
-        event_id = f"by-hand:{case_ref}:{case.episode}:{duty}"
+        event_id = fitting_id("by-hand", case_ref, str(case.episode), duty)
         # Recorded before (at another time, so another `at`): the same id with other content
         # would be refused as a conflict, so answer from what is kept.
         if uow.session.scalar(select(ReceivedEvent.id).where(ReceivedEvent.event_id == event_id)):

@@ -2,7 +2,9 @@
 
 An import commits every :data:`BATCH` lines, each batch its own unit of work, so a crash loses
 at most one batch and a long file never holds the write lock for long; every line is kept
-whatever becomes of it. Then the rejections that order could explain are retried.
+whatever becomes of it. Then the rejections that order could explain are retried. An import that
+cannot go on (its input unreadable, the database gone) raises :class:`ImportFailed` saying how far
+it got, never a traceback.
 """
 
 from __future__ import annotations
@@ -11,37 +13,60 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
+from typing import IO
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from services.actors import Actor
 from services.authorisation import Action, authorise
 from services.runtime import Runtime
 from workflow import intake
-from workflow.errors import RejectionKind
+from workflow.errors import ImportFailed, RejectionKind
 from workflow.intake import ImportReport, RetryReport
+from workflow.jsonlines import read_lines
 from workflow.model import ReceivedEvent
 
 BATCH = 200  # lines per transaction: bounded work lost on a crash, and fast enough on SQLite
 
 
-def _batches(lines: Iterable[str]) -> Iterator[list[tuple[int, str]]]:
+SOURCE_LENGTH = 255  # received_events.source
+
+
+def _batches(lines: Iterable[bytes | str]) -> Iterator[list[tuple[int, bytes | str]]]:
     numbered = enumerate(lines, start=1)
     while batch := list(islice(numbered, BATCH)):
         yield batch
 
 
+def import_stream(
+    rt: Runtime, actor: Actor, stream: IO[bytes], source: str, now: datetime | None = None
+) -> ImportReport:
+    """Import a file or standard input as bytes: each line is decoded on its own, so one line
+    that is not UTF-8 is refused by its number and the others are taken."""
+    return import_events(rt, actor, read_lines(stream), source, now)
+
+
 def import_events(
-    rt: Runtime, actor: Actor, lines: Iterable[str], source: str, now: datetime | None = None
+    rt: Runtime, actor: Actor, lines: Iterable[bytes | str], source: str, now: datetime | None = None
 ) -> ImportReport:
     """Import JSON Lines from ``source``; then retry what earlier order problems held back."""
     authorise(actor, Action.IMPORT_EVENTS)
     now = now or rt.clock()
+    source = source[:SOURCE_LENGTH]
     report = ImportReport()
     rejected_rows: list[int] = []
-    for batch in _batches(lines):
-        with rt.writing() as uow:
-            rejected_rows += intake.import_lines(uow.session, rt.book, batch, source, now, report)
-            uow.commit()
-    report.retried_accepted = _retry(rt, now).accepted
+    taken = 0  # lines committed so far
+    try:
+        for batch in _batches(lines):
+            with rt.writing() as uow:
+                rejected_rows += intake.import_lines(uow.session, rt.book, batch, source, now, report)
+                uow.commit()
+            taken = batch[-1][0]
+        retried = _retry(rt, now)
+    except (OSError, SQLAlchemyError) as exc:
+        raise _failed(exc, taken) from exc
+    report.retried_accepted = retried.accepted
+    report.warnings += retried.warnings
     if rejected_rows:
         # Lines of this file that a retry then accepted no longer count as rejected.
         with rt.reading() as uow:
@@ -56,11 +81,25 @@ def retry_rejected(rt: Runtime, actor: Actor, now: datetime | None = None) -> Re
     return _retry(rt, now or rt.clock())
 
 
+def _failed(exc: OSError | SQLAlchemyError, taken: int) -> ImportFailed:
+    # Only the error's type for the database: its message may quote a value of the line.
+    what = (
+        f"the input could not be read ({exc.strerror or type(exc).__name__})"
+        if isinstance(exc, OSError)
+        else f"the database failed ({type(exc).__name__})"
+    )
+    kept = f"lines 1–{taken} are kept" if taken else "no line was kept"
+    return ImportFailed(
+        f"the import stopped after line {taken}: {what}; {kept}, and importing the same input "
+        "again takes the rest (lines already taken are skipped as duplicates)"
+    )
+
+
 def _retry(rt: Runtime, now: datetime) -> RetryReport:
     report = RetryReport()
     while True:
         with rt.writing() as uow:
-            progressed, remaining = intake.retry_pass(uow.session, rt.book, now)
+            progressed, remaining = intake.retry_pass(uow.session, rt.book, now, report.warnings)
             uow.commit()
         report.accepted += progressed
         report.still_rejected = remaining

@@ -254,6 +254,8 @@ class _Referral:
         surname = rng.choice(LAST)
         age = rng.randint(0, 17)
         dob = date(self.received.year - age, rng.randint(1, 12), rng.randint(1, 28))
+        if dob > self.received.date():  # a birthday later this year: born a year earlier
+            dob = dob.replace(year=dob.year - 1)
         school_name = rng.choice(SCHOOLS)
         child: dict[str, Any] = {"name": f"{rng.choice(FIRST)} {surname}", "dob": dob.isoformat()}
         if 4 <= age <= 16:

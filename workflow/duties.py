@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from workflow import limits
 from workflow.bus import publish
 from workflow.census import (
     DOMESTIC_ABUSE_FACTORS,
@@ -246,7 +247,7 @@ def _cancel_clock(
 def fulfilment_event(duty: str, source_event: str, case: Case, at: datetime) -> dict[str, Any]:
     """The ``duty.fulfilled`` event caseloop records for itself when a duty's letters have gone."""
     return {
-        "id": f"caseloop:{duty}:{source_event}",
+        "id": limits.fitting_id("caseloop", duty, source_event),
         "case": case.ref,
         "type": "duty.fulfilled",
         "at": at.isoformat(),

@@ -34,6 +34,15 @@ class PolicyError(Invalid):
     """The policy file (clocks, calendar, reminders) is not usable; the message names the key."""
 
 
+class Unavailable(CaseloopError):
+    """Something caseloop needs (the database) cannot be reached or refused to work; try again."""
+
+
+class ImportFailed(CaseloopError):
+    """An import stopped part-way: its input could not be read or the database failed. Every
+    line before the failure is kept; importing the same input again takes the rest."""
+
+
 class RejectionKind(StrEnum):
     MALFORMED = "malformed"  # the line itself is wrong: retrying will not help
     UNKNOWN_CASE = "unknown_case"  # may arrive before its referral: retry later

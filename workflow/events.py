@@ -3,30 +3,50 @@
 Every event has ``id`` (unique), ``case`` (the case management system's reference), ``type`` and
 ``at`` (ISO 8601 with an offset); the remaining fields depend on the type. Unknown fields are
 refused, so a misspelt field is reported rather than silently ignored.
+
+Strictness is shared, so a new event inherits it by building on :class:`_Strict` and the kinds of
+value in :mod:`workflow.fields` (``Text`` is short: use ``Name``, ``Address``, ``Words``, ``Team``
+and the other kinds for longer values): types are JSON's own (no number for a date-time, no "yes"
+or 0 for a boolean, no string for a number), limits come from the columns values are stored in,
+and an empty optional text counts as absent. Lines are read by :mod:`workflow.jsonlines`.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
-    StringConstraints,
     TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 
+from workflow import limits
 from workflow.census import ASSESSMENT_FACTORS, CLOSURE_REASONS, REFERRAL_SOURCES, Flag
 from workflow.errors import MalformedEvent
-
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+from workflow.fields import (
+    Address,
+    BirthDate,
+    CaseRef,
+    Email,
+    EventId,
+    Instant,
+    Name,
+    PersonId,
+    StaffId,
+    Team,
+    Text,
+    Words,
+)
+from workflow.jsonlines import parse_object, quoted, showable
 
 
 class _Strict(BaseModel):
@@ -34,24 +54,24 @@ class _Strict(BaseModel):
 
 
 class School(_Strict):
-    name: Text
-    dsl_name: Text
-    email: Text | None = None
-    address: Text | None = None
+    name: Name
+    dsl_name: Name
+    email: Email | None = None
+    address: Address | None = None
 
 
 class Child(_Strict):
-    name: Text
-    dob: date
+    name: Name
+    dob: BirthDate
     school: School | None = None
 
 
 class Referrer(_Strict):
     source: str
-    organisation: Text | None = None
-    name: Text | None = None
-    email: Text | None = None
-    address: Text | None = None
+    organisation: Name | None = None
+    name: Name | None = None
+    email: Email | None = None
+    address: Address | None = None
 
     @field_validator("source")
     @classmethod
@@ -62,11 +82,11 @@ class Referrer(_Strict):
 
 
 class Person(_Strict):
-    id: Text
-    name: Text
+    id: PersonId
+    name: Name
     relationship: Text
-    email: Text | None = None
-    address: Text | None = None
+    email: Email | None = None
+    address: Address | None = None
     preferred_channel: Literal["post", "email"] = "post"
     safe_to_contact: bool
     confidential_address: bool
@@ -81,13 +101,14 @@ class Person(_Strict):
         return self
 
 
-Household = Annotated[list[Person], Field(max_length=50)]
+Household = Annotated[list[Person], Field(max_length=limits.LIST)]
+Codes = Annotated[list[Text], Field(max_length=limits.LIST)]
 
 
 class _Envelope(_Strict):
-    id: Text
-    case: Text
-    at: AwareDatetime
+    id: EventId
+    case: CaseRef
+    at: Instant
 
 
 class ReferralReceived(_Envelope):
@@ -95,8 +116,8 @@ class ReferralReceived(_Envelope):
     child: Child
     referrer: Referrer
     household: Household
-    team: Text
-    flags: list[Text] = Field(default_factory=list)
+    team: Team
+    flags: Codes = Field(default_factory=list)
 
     @field_validator("household")
     @classmethod
@@ -111,7 +132,7 @@ class ReferralReceived(_Envelope):
 
 class WorkerAllocated(_Envelope):
     type: Literal["worker.allocated"]
-    worker: Text
+    worker: StaffId
 
 
 DecisionOutcome = Literal["nfa", "early_help", "assessment", "strategy"]
@@ -128,7 +149,7 @@ class DecisionAmended(_Envelope):
 
     type: Literal["decision.amended"]
     outcome: DecisionOutcome
-    reason: Text
+    reason: Words
 
 
 class StrategyHeld(_Envelope):
@@ -139,7 +160,7 @@ class StrategyHeld(_Envelope):
 class AssessmentCompleted(_Envelope):
     type: Literal["assessment.completed"]
     outcome: Literal["nfa", "early_help", "cin_plan", "strategy"]
-    factors: list[str] = Field(default_factory=list)
+    factors: Annotated[list[str], Field(max_length=limits.LIST)] = Field(default_factory=list)
 
     @field_validator("factors")
     @classmethod
@@ -207,15 +228,15 @@ class LetterFailed(_Envelope):
     type: Literal["letter.failed"]
     outbox: int
     duty: Text
-    why: Text
+    why: Words
 
 
 class CaseTransferred(_Envelope):
     """The case moved to another team; its queues, escalations and letters follow the team."""
 
     type: Literal["case.transferred"]
-    team: Text
-    worker: Text | None = None  # the new team's worker, when one is allocated with the move
+    team: Team
+    worker: StaffId | None = None  # the new team's worker, when one is allocated with the move
 
 
 class ChildUpdated(_Envelope):
@@ -223,8 +244,8 @@ class ChildUpdated(_Envelope):
     records that the child no longer has a school."""
 
     type: Literal["child.updated"]
-    name: Text | None = None
-    dob: date | None = None
+    name: Name | None = None
+    dob: BirthDate | None = None
     school: School | None = None
 
     @model_validator(mode="after")
@@ -242,7 +263,7 @@ class FlagsUpdated(_Envelope):
     """The case's flags as they now stand (the whole list): domestic abuse reported later, say."""
 
     type: Literal["flags.updated"]
-    flags: list[Text]
+    flags: Codes
 
     @field_validator("flags")
     @classmethod
@@ -253,7 +274,7 @@ class FlagsUpdated(_Envelope):
 class ClockPaused(_Envelope):
     type: Literal["clock.paused"]
     clock: Text
-    reason: Text
+    reason: Words
 
 
 class ClockResumed(_Envelope):
@@ -325,32 +346,115 @@ _ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 
 def parse_line(raw: str) -> dict[str, Any]:
-    """Decode one JSON Lines line into an object, or raise :class:`MalformedEvent`."""
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise MalformedEvent("(line)", f"not valid JSON ({exc.msg} at column {exc.colno})") from exc
-    if not isinstance(data, dict):
-        raise MalformedEvent("(line)", "an event must be a JSON object")
-    return data
+    """Decode one JSON Lines line into an object, or raise :class:`MalformedEvent`
+    (the strict rules are in :mod:`workflow.jsonlines`)."""
+    return parse_object(raw)
+
+
+# Pydantic's words for a value of the wrong JSON type, in the contract's terms.
+_WRONG_TYPE = {
+    "bool_type": "must be a boolean: true or false",
+    "int_type": "must be a whole number (not a string)",
+    "string_type": "must be a string",
+    "datetime_type": "must be an ISO 8601 date-time string with a UTC offset (not a number)",
+    "date_type": "must be an ISO 8601 date string (YYYY-MM-DD)",
+    "list_type": "must be a JSON array",
+    "model_type": "must be a JSON object",
+    "dict_type": "must be a JSON object",
+    "timezone_aware": "must be an ISO 8601 date-time with a UTC offset",
+}
+
+
+_EXAMPLE_AT = "2026-03-02T09:30:00+00:00"
 
 
 def validate_event(data: dict[str, Any]) -> Event:
-    """Turn a decoded object into a typed event, or raise :class:`MalformedEvent` naming the field."""
+    """Turn a decoded object into a typed event, or raise :class:`MalformedEvent` naming the field.
+
+    Validated as JSON in strict mode, whatever produced ``data``, so that the types are JSON's
+    own and no value is coerced into another type."""
     kind = data.get("type")
     if kind is None:
         raise MalformedEvent("type", "is required")
     if kind not in EVENT_TYPES:
-        raise MalformedEvent("type", f"unknown event type {kind!r} (known: {', '.join(EVENT_TYPES)})")
+        raise MalformedEvent("type", f"unknown event type {quoted(kind)} (known: {', '.join(EVENT_TYPES)})")
     try:
-        return _ADAPTER.validate_python(data)
+        event = _ADAPTER.validate_json(json.dumps(_absent_if_blank(_model_of(kind), data)), strict=True)
     except ValidationError as exc:
         first = exc.errors()[0]
         # The first element of the location is the union's tag; the rest is the field path.
-        path = [str(p) for p in first["loc"][1:]] or ["(event)"]
+        # A key is the sender's text: shown escaped and cut short, as any quoted input is.
+        path = [_key(p) for p in first["loc"][1:]] or ["(event)"]
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             message = f"is not a field of {kind}"
-        elif first["type"] == "timezone_aware":
-            message = "must be an ISO 8601 date-time with a UTC offset"
+        elif first["type"] in _WRONG_TYPE:
+            message = _WRONG_TYPE[first["type"]]
+        elif first["type"] in ("datetime_parsing", "datetime_from_date_parsing"):
+            message = f"must be an ISO 8601 date-time with a UTC offset, such as {_EXAMPLE_AT} ({message})"
         raise MalformedEvent(".".join(path), message) from exc
+    for where, born in _births(event):
+        if born > event.at.date():
+            raise MalformedEvent(where, f"{born.isoformat()} is after the event's date: it is in the future")
+    return event
+
+
+def _key(part: object) -> str:
+    text = showable(str(part))
+    return text if len(text) <= limits.CODE else f"{text[: limits.CODE - 1]}…"
+
+
+def _model_of(kind: str) -> type[BaseModel]:
+    for model in get_args(get_args(Event)[0]):
+        if get_args(model.model_fields["type"].annotation) == (kind,):
+            return model  # type: ignore[no-any-return]
+    raise AssertionError(f"no model for {kind}")
+
+
+def _absent_if_blank(model: type[BaseModel], data: object) -> object:
+    """``data`` with every empty or blank optional text made null, at any depth: a case system
+    exports "" for the organisation of a member of the public. Required text still refuses blank.
+    Done before validation, since validation runs on JSON in strict mode."""
+    if not isinstance(data, dict):
+        return data
+    cleaned: dict[str, object] = {}
+    for key, value in data.items():
+        found = model.model_fields.get(key)
+        if found is None:
+            cleaned[key] = value  # refused as an unknown field
+        elif isinstance(value, str) and not value.strip() and _may_be_absent(found):
+            cleaned[key] = None
+        elif (inner := _inner_model(found.annotation)) is not None:
+            cleaned[key] = (
+                [_absent_if_blank(inner, v) for v in value]
+                if isinstance(value, list)
+                else _absent_if_blank(inner, value)
+            )
+        else:
+            cleaned[key] = value
+    return cleaned
+
+
+def _may_be_absent(found: FieldInfo) -> bool:
+    return not found.is_required() and found.default is None
+
+
+def _inner_model(annotation: object) -> type[BaseModel] | None:
+    """The model a field holds (``School | None``, ``list[Person]``, annotated or not), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _births(model: BaseModel, prefix: str = "") -> Iterator[tuple[str, date]]:
+    """Every date of birth in an event (``dob`` at any depth), with its field path."""
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if name == "dob" and isinstance(value, date):
+            yield f"{prefix}{name}", value
+        elif isinstance(value, BaseModel):
+            yield from _births(value, f"{prefix}{name}.")

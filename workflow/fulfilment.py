@@ -13,11 +13,12 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from workflow import casework
+from workflow import casework, limits
 from workflow.clocks import Rulebook
 from workflow.duties import fulfilment_event
 from workflow.errors import ReceivedStatus
 from workflow.events import validate_event
+from workflow.fields import printable
 from workflow.model import Case, ReceivedEvent
 
 SOURCE = "caseloop"
@@ -46,7 +47,8 @@ def letter_failed(
         "at": at.isoformat(),
         "outbox": outbox_id,
         "duty": duty,
-        "why": why[:500] or "failed",
+        # A provider's error may span lines or hold control characters: one line, within limits.
+        "why": printable(why)[: limits.WORDS] or "failed",
     }
     return _record(session, book, case, data, at)
 

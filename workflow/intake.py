@@ -1,7 +1,11 @@
 """Taking events in: every line is kept, each valid one applied once, the rest explained.
 
 A line is accepted, skipped as a duplicate (its ``id`` was seen before), or rejected with a
-reason naming the line, the field and the rule. Rejected lines stay in ``received_events``.
+reason naming the line, the field and the rule. Rejected lines stay in ``received_events``, with
+what the database could not store or a screen could not show escaped (:func:`jsonlines.showable`).
+Whatever a line holds (bytes that are not UTF-8, a NUL, a value too long for its column) it is
+refused on its own and the next line is read. Accepted events may carry warnings
+(:mod:`workflow.intake_warnings`).
 Those rejected for the order they came in (an unknown case, a state that has not been reached
 yet) are retried, at the end of every import and on demand, oldest event first. Everything here
 runs in the caller's transaction; :mod:`services.intake` decides where transactions begin and end.
@@ -18,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from workflow import casework
+from workflow import casework, intake_warnings, jsonlines, limits
 from workflow.clocks import Rulebook
 from workflow.errors import (
     Conflict,
@@ -45,6 +49,7 @@ class ImportReport:
     accepted: int = 0
     duplicates: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     retried_accepted: int = 0
 
     @property
@@ -56,24 +61,30 @@ class ImportReport:
 class RetryReport:
     accepted: int = 0
     still_rejected: int = 0
+    warnings: list[str] = field(default_factory=list)
 
 
 def import_lines(
     session: Session,
     book: Rulebook,
-    lines: Iterable[tuple[int, str]],
+    lines: Iterable[tuple[int, bytes | str]],
     source: str,
     now: datetime,
     report: ImportReport,
 ) -> list[int]:
     """Take numbered lines from ``source`` in the caller's transaction (a savepoint per event).
-    Adds to ``report``; returns the ids of the rows this batch rejected."""
+    Lines may be bytes (decoded here, each on its own) or text. A blank line is no event and is
+    passed over. Adds to ``report``; returns the ids of the rows this batch rejected."""
     rejected_rows: list[int] = []
     for line_no, raw in lines:
-        raw = raw.rstrip("\r\n")
-        if raw.strip():
-            _import_one(session, book, raw, source, line_no, now, report, rejected_rows)
+        text, refused = jsonlines.decode(raw, first=line_no == 1)
+        if refused is not None or text.strip(_JSON_WHITESPACE):
+            _import_one(session, book, text, refused, source, line_no, now, report, rejected_rows)
     return rejected_rows
+
+
+# Only these make a line blank (str.strip would also strip control characters and separators).
+_JSON_WHITESPACE = " \t\r\n"
 
 
 def still_rejected(session: Session, row_ids: list[int]) -> set[int]:
@@ -95,19 +106,24 @@ def _import_one(
     session: Session,
     book: Rulebook,
     raw: str,
+    refused: MalformedEvent | None,
     source: str,
     line_no: int,
     now: datetime,
     report: ImportReport,
     rejected_rows: list[int],
 ) -> None:
-    row = ReceivedEvent(raw=raw, source=source, line_no=line_no, received_at=now, attempts=1)
+    row = ReceivedEvent(
+        raw=jsonlines.showable(raw), source=source, line_no=line_no, received_at=now, attempts=1
+    )
     try:
+        if refused is not None:
+            raise refused
         data = parse_line(raw)
-        claimed = data.get("id")
-        row.claimed_id = claimed if isinstance(claimed, str) else None
-        row.case_ref = _short(data.get("case"))
-        row.type = _short(data.get("type"))
+        # Kept to show on the rejected list, even when the event is refused for them.
+        row.claimed_id = _storable(data.get("id"), limits.EVENT_ID)
+        row.case_ref = _storable(data.get("case"), limits.CASE_REF)
+        row.type = _storable(data.get("type"), limits.CODE)
         event = validate_event(data)
         row.occurred_at = event.at
         if event.at - now > FUTURE_TOLERANCE:
@@ -134,8 +150,10 @@ def _import_one(
         with session.begin_nested():
             session.add(row)
             session.flush()
-            casework.apply(session, book, event, row.id)
+            case = casework.apply(session, book, event, row.id)
+            warned = intake_warnings.check(session, case, event, row.id)
         report.accepted += 1
+        report.warnings += [f"line {line_no}: {w}" for w in warned]
     except EventRejected as exc:
         exc.line = line_no
         _store_rejection(session, _fresh(row), exc, rejected_rows, report)
@@ -210,13 +228,16 @@ def _duplicate_note(line_no: int, event_id: str, previous: ReceivedEvent) -> str
     return f"line {line_no}: event {event_id} was already received and is waiting for a retry; skipped"
 
 
-def _short(value: object) -> str | None:
-    return value[:64] if isinstance(value, str) else None
+def _storable(value: object, length: int) -> str | None:
+    return jsonlines.showable(value)[:length] if isinstance(value, str) else None
 
 
-def retry_pass(session: Session, book: Rulebook, now: datetime) -> tuple[int, int]:
+def retry_pass(
+    session: Session, book: Rulebook, now: datetime, warnings: list[str] | None = None
+) -> tuple[int, int]:
     """One pass over every rejection that order could explain, oldest event first, in the
-    caller's transaction. Returns how many were accepted and how many are still waiting."""
+    caller's transaction. Returns how many were accepted and how many are still waiting; the
+    warnings about those accepted are added to ``warnings``."""
     progressed = 0
     waiting = session.scalars(
         select(ReceivedEvent)
@@ -240,11 +261,14 @@ def retry_pass(session: Session, book: Rulebook, now: datetime) -> tuple[int, in
         row.attempts += 1
         try:
             with session.begin_nested():
-                casework.apply(session, book, event, row.id)
+                case = casework.apply(session, book, event, row.id)
+                warned = intake_warnings.check(session, case, event, row.id)
         except EventRejected as exc:
             exc.line = row.line_no
             row.rejection_kind, row.reason = exc.kind.value, exc.reason
             continue
+        if warnings is not None:
+            warnings += [f"line {row.line_no} of {row.source} (on retry): {w}" for w in warned]
         row.status, row.rejection_kind, row.reason = ReceivedStatus.ACCEPTED.value, None, None
         row.accepted_at = now
         progressed += 1
