@@ -1,13 +1,15 @@
 """Rendering a letter's outbox row: its recipient's view-model, then text, HTML and the PDF.
 
 The view-model is built afresh from the case when the letter is rendered (the latest address
-wins), and only for the row's audience (:mod:`letters.views`). Rendering never writes: the
-template version travels with what was rendered, and the relay records it with the attempt.
+wins, and so does the latest email address: :meth:`LetterRenderer.email_address`), and only for
+the row's audience (:mod:`letters.views`). Rendering never writes: the template version travels
+with what was rendered, and the relay records it with the attempt.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from letters.pdf import render_pdf
 from letters.rendering import RenderError
 from letters.views import family_view, referrer_view, school_view
 from workflow.clocks import Rulebook
+from workflow.duties import school_contact
 from workflow.model import Case
 from workflow.staff import Staff
 from workflow.timeutil import Clock
@@ -43,35 +46,65 @@ class LetterRenderer:
         self.catalogue, self.council, self.book = catalogue, council, book
         self.pdf_cache, self.clock = pdf_cache, clock
 
-    def view(self, session: Session, row: LetterOrder) -> dict[str, Any]:
-        """The view-model for ``row``'s recipient: all its template may see."""
-        view = self._view(session, row)
+    def view(self, session: Session, row: LetterOrder, now: datetime | None = None) -> dict[str, Any]:
+        """The view-model for ``row``'s recipient: all its template may see. ``now`` dates the
+        letter (the runtime's clock by default)."""
+        view = self._view(session, row, now or self.clock())
         if row.medium == "email":
             view["council"]["logo"] = ""  # an email cannot show a file from the council's server
         return view
 
-    def _view(self, session: Session, row: LetterOrder) -> dict[str, Any]:
+    @staticmethod
+    def _case(session: Session, row: LetterOrder) -> Case:
         case = session.get(Case, row.case_id) if row.case_id is not None else None
         if case is None:
             raise RenderError(f"outbox {row.id}: the letter has no case")
-        today = self.book.local_date(self.clock())
+        return case
+
+    @staticmethod
+    def _person(case: Case, row: LetterOrder) -> dict[str, Any]:
+        """The household member a family letter is for, if they may still be written to."""
+        person = next((p for p in case.household if str(p["id"]) == row.recipient), None)
+        if person is None:
+            raise RenderError(f"outbox {row.id}: {row.recipient} is no longer in the household")
+        if not person.get("safe_to_contact"):
+            raise RenderError(f"outbox {row.id}: {row.recipient} is now marked not safe to contact")
+        return person
+
+    def _view(self, session: Session, row: LetterOrder, now: datetime) -> dict[str, Any]:
+        case = self._case(session, row)
+        today = self.book.local_date(now)
         worker = session.get(Staff, case.worker) if case.worker else None
         worker_name = worker.name if worker is not None else None
         if row.recipient_role == "family":
-            person = next((p for p in case.household if str(p["id"]) == row.recipient), None)
-            if person is None:
-                raise RenderError(f"outbox {row.id}: {row.recipient} is no longer in the household")
-            if not person.get("safe_to_contact"):
-                raise RenderError(f"outbox {row.id}: {row.recipient} is now marked not safe to contact")
-            return family_view(case, person, self.council, today, worker_name)
+            person = self._person(case, row)
+            return family_view(case, person, self.council, today, worker_name, self.book.zone)
         if row.recipient_role == "referrer":
-            return referrer_view(case, self.council, today)
+            return referrer_view(case, self.council, today, self.book.zone)
         if row.recipient_role == "school":
             return school_view(case, self.council, today, worker_name)
         raise RenderError(f"outbox {row.id}: no letters for recipient role {row.recipient_role!r}")
 
-    def render(self, session: Session, row: LetterOrder) -> tuple[RenderedLetter, dict[str, Any]]:
-        view = self.view(session, row)
+    def email_address(self, session: Session, row: LetterOrder) -> str:
+        """Where an emailed letter goes: the recipient's email as the case holds it now, as a
+        posted letter goes to the address held now. One who has lost theirs is not written to."""
+        case = self._case(session, row)
+        if row.recipient_role == "family":
+            email, who = self._person(case, row).get("email"), f"household member {row.recipient}"
+        elif row.recipient_role == "referrer":
+            email, who = case.referrer.get("email"), "the referrer"
+        elif row.recipient_role == "school":
+            email, who = (school_contact(case) or {}).get("email"), "the school's safeguarding lead"
+        else:
+            raise RenderError(f"outbox {row.id}: no letters for recipient role {row.recipient_role!r}")
+        if not email:
+            raise RenderError(f"outbox {row.id}: {who} no longer has an email address")
+        return str(email)
+
+    def render(
+        self, session: Session, row: LetterOrder, now: datetime | None = None
+    ) -> tuple[RenderedLetter, dict[str, Any]]:
+        view = self.view(session, row, now)
         return self.catalogue.render(row.kind, view), view
 
     def pdf(self, rendered: RenderedLetter) -> bytes:

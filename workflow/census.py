@@ -32,6 +32,8 @@ REFERRAL_SOURCES: dict[str, str] = {
 # Referrers who are members of the public: acknowledged only, never named to the family.
 NON_PROFESSIONAL_SOURCES = frozenset({"1A", "1B", "1C", "1D", "9"})
 SCHOOL_SOURCES = frozenset({"2A", "2B"})
+# Referrals from inside the family: the child themselves (1C), or a family member, relative or carer.
+SELF_SOURCE, FAMILY_SOURCE = "1C", "1A"
 
 CLOSURE_REASONS: dict[str, str] = {
     "RC1": "adopted",

@@ -5,7 +5,8 @@ For every duty of the policy that an accepted event fires, one letter per recipi
 - **family**: each household member who is safe to contact (never one who is not; that is
   recorded in the case history instead);
 - **referrer**: the referrer, by email or post, when there are contact details;
-- **school**: the child's recorded school's safeguarding lead, or the referring school.
+- **school**: the child's recorded school's safeguarding lead, or the referring school (told
+  the involvement has ended only if it was told a worker was involved: a trigger's ``met``).
 
 A case with domestic abuse (a flag, or assessment factors 3A–3C) or with a confidential address
 in the household holds every letter for a worker's review: such letters are never sent
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from workflow.bus import publish
 from workflow.census import DOMESTIC_ABUSE_FACTORS, SCHOOL_SOURCES, Flag
-from workflow.clocks import ACTIVE, ClockStatus, Rulebook, matches
+from workflow.clocks import ACTIVE, ClockStatus, Rulebook, matches, met_this_episode
 from workflow.events import DutyFulfilled, Event
 from workflow.happened import DutyDoneByHand, LetterOwed, Recipient, RiskCameToLight
 from workflow.history import record
@@ -128,8 +129,12 @@ def on_event(
         reasons = hold_reasons(case)
         if reasons:
             publish(session, RiskCameToLight(case, tuple(reasons), event.at, received_id))
+    met = met_this_episode(
+        session.scalars(select(ClockRow).where(ClockRow.case_id == case.id, ClockRow.episode == case.episode)),
+        case,
+    )
     for duty in book.policy.duties:
-        if not any(matches(t, event, case) for t in duty.after):
+        if not any(matches(t, event, case, met) for t in duty.after):
             continue
         found, skipped = recipients(case, duty)
         for reason in skipped:
