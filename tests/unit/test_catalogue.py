@@ -80,7 +80,7 @@ def test_every_template_renders(catalogue: Catalogue, key: str, label: str, view
     assert view["recipient"]["name"] in letter.text
     assert '<html lang="en">' in letter.html and "<title>" in letter.html
     assert len(re.findall(r"<h1>", letter.html)) == 1 and "<h2>" in letter.html
-    assert "size: A4" in letter.html and '"DejaVu Sans", Arial' in letter.html
+    assert "size: A4" in letter.html and '"DejaVu Sans", "Noto Sans"' in letter.html
     assert "<img" not in letter.html  # no logo configured: the name is text, never a picture
 
 
@@ -152,7 +152,8 @@ def test_a_childs_death_is_written_with_care(rendered: dict[tuple[str, str], Ren
 
 def test_easy_read_puts_one_short_idea_on_each_line(rendered: dict[tuple[str, str], RenderedLetter]) -> None:
     council = f.council()
-    from_config = {council.complaints, council.records, council.early_help, council.challenge, council.feedback}
+    from_config = {council.complaints, council.records, council.early_help, council.challenge,
+                   council.feedback}
     for (key, _), letter in rendered.items():
         if key not in ("family_closing_letter_easy_read", "family_decision_easy_read"):
             continue
