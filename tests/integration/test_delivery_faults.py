@@ -33,6 +33,7 @@ import letters.pdf as pdf_module
 import messaging.channels as channels_module
 from config.wiring import Runtime
 from messaging.outbox import OutboxAudit, OutboxMessage
+from workflow.model import Case
 from services import sweep as sweeping
 from services.actors import SYSTEM
 from tests.factories import (
@@ -88,12 +89,17 @@ def outbox_row(rt: Runtime, outbox_id: int) -> OutboxMessage:
 
 
 def edit(rt: Runtime, outbox_id: int, **fields: Any) -> None:
-    """Stage a bad input by hand (an address or a key no import would produce today)."""
+    """Stage a bad input by hand (an address or a key no import would produce today). An email
+    goes to the address the case holds when it is sent, so a bad ``address`` is put there."""
     with rt.db.transaction() as session:
         found = session.get(OutboxMessage, outbox_id)
         assert found is not None
         for name, value in fields.items():
             setattr(found, name, value)
+        if "address" in fields and found.recipient_role == "referrer":
+            case = session.get(Case, found.case_id)
+            assert case is not None
+            case.referrer = {**case.referrer, "email": fields["address"]}
 
 
 # 1. After the hand-over: unknown, never a resend.
