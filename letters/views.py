@@ -100,7 +100,8 @@ def _referrer_in_household(case: Case) -> bool:
     if case.referral_source == SELF_SOURCE:
         return True
     name = case.referrer.get("name")
-    return case.referral_source == FAMILY_SOURCE and any(_same_person(name, p["name"]) for p in case.household)
+    in_household = any(_same_person(name, p["name"]) for p in case.household)
+    return case.referral_source == FAMILY_SOURCE and in_household
 
 
 def _who_contacted(case: Case, person: dict[str, Any]) -> str:

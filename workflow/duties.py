@@ -129,10 +129,8 @@ def on_event(
         reasons = hold_reasons(case)
         if reasons:
             publish(session, RiskCameToLight(case, tuple(reasons), event.at, received_id))
-    met = met_this_episode(
-        session.scalars(select(ClockRow).where(ClockRow.case_id == case.id, ClockRow.episode == case.episode)),
-        case,
-    )
+    episode = select(ClockRow).where(ClockRow.case_id == case.id, ClockRow.episode == case.episode)
+    met = met_this_episode(session.scalars(episode), case)
     for duty in book.policy.duties:
         if not any(matches(t, event, case, met) for t in duty.after):
             continue

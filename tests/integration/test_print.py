@@ -120,7 +120,7 @@ def test_one_batch_holds_a_cover_and_every_pending_letter_in_order(tmp_path: Pat
     assert CANARY_NAME not in cover and CANARY_STREET not in cover  # keys and counts only
     order = (("3", 2, 0), ("7", 3, 1), ("12", 1, 1))
     expected = [f"letter {k} page {n}" for k, count, _ in order for n in range(1, count + 1)]
-    printed = [next((line for line in p.splitlines() if line.startswith("letter ")), "blank") for p in letters_]
+    printed = [next((ln for ln in p.splitlines() if ln.startswith("letter ")), "blank") for p in letters_]
     assert printed == [
         "letter 3 page 1", "letter 3 page 2",
         "letter 7 page 1", "letter 7 page 2", "letter 7 page 3", "blank",
