@@ -33,7 +33,6 @@ import letters.pdf as pdf_module
 import messaging.channels as channels_module
 from config.wiring import Runtime
 from messaging.outbox import OutboxAudit, OutboxMessage
-from workflow.model import Case
 from services import sweep as sweeping
 from services.actors import SYSTEM
 from tests.factories import (
@@ -50,6 +49,7 @@ from tests.factories import (
     smtp_server,
     sweep_and_deliver,
 )
+from workflow.model import Case
 
 NOW = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)  # Tuesday, office hours
 REFERRER = "ref@school.example"
