@@ -8,10 +8,11 @@ STAMP  := $(VENV)/.installed
 
 # WeasyPrint (the PDF letters) needs Pango and a font from the system. Install them where apt-get is
 # available and we are root; elsewhere say what is missing.
-SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+# fonts-droid-fallback: names in Chinese, Japanese and Korean, which DejaVu lacks.
+SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core fonts-droid-fallback
 
 system-deps:
-	@if ldconfig -p 2>/dev/null | grep -q 'libpangoft2-1.0.so' && ldconfig -p | grep -q 'libharfbuzz-subset.so' && fc-list 2>/dev/null | grep -qi dejavu; then \
+	@if ldconfig -p 2>/dev/null | grep -q 'libpangoft2-1.0.so' && ldconfig -p | grep -q 'libharfbuzz-subset.so' && fc-list 2>/dev/null | grep -qi dejavu && fc-list 2>/dev/null | grep -qi 'droid sans fallback'; then \
 	  true; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES); \

@@ -35,7 +35,8 @@ def outbox_show(
     output: Annotated[Path | None, typer.Option("--output", help="Write to this file.")] = None,
     as_staff: AsStaff = None,
 ) -> None:
-    """Render a message as its recipient would get it (without sending it)."""
+    """A message as its recipient got it (the copy kept when it was sent, checked against its
+    hash), or, not yet sent, as they would get it (rendered now, without sending it)."""
     with cli_context(ctx).runtime() as rt:
         shown = show_message(rt, actor_for(rt, as_staff), outbox_id, _format(fmt))
     typer.echo(shown.summary, err=True)
@@ -124,6 +125,13 @@ def templates_preview(
     _emit(content, output)
 
 
+def _batch_day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise CaseloopError(f"--date: {value!r} is not a date; give it as YYYY-MM-DD") from None
+
+
 @print_app.command("batch")
 def print_batch(
     ctx: typer.Context,
@@ -132,6 +140,6 @@ def print_batch(
     """Gather the posted letters waiting for the post room into one PDF."""
     c = cli_context(ctx)
     with c.runtime(schema=False) as rt:
-        when = date.fromisoformat(day) if day else rt.book.local_date(c.clock())
+        when = _batch_day(day) if day else rt.book.local_date(c.clock())
         path = make_batch(rt.settings.print_dir, when)
     typer.echo(f"print batch: {path}" if path else "no letters are waiting to be printed")

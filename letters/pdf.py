@@ -1,7 +1,8 @@
 """Letters as PDF: A4, tagged for screen readers, cached by the hash of their HTML.
 
 The page size, margins and the window-envelope address block come from the layout's CSS
-(``@page { size: A4 }``); fonts come from the system (DejaVu Sans, else Arial). A letter is made
+(``@page { size: A4 }``); fonts come from the system (DejaVu Sans first, then faces covering the
+scripts it lacks, such as Droid Sans Fallback or Noto Sans CJK for Chinese). A letter is made
 once: the same HTML gives the same cached bytes, so a letter re-sent after a crash is the very
 letter that was approved.
 """

@@ -15,21 +15,22 @@ its audience may be told (domain: who may be told what):
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
 from letters.council import Council
-from workflow.census import NON_PROFESSIONAL_SOURCES
+from workflow.census import FAMILY_SOURCE, NON_PROFESSIONAL_SOURCES, SELF_SOURCE
 from workflow.duties import school_contact
 from workflow.model import Case
 
-# Each completes "We decided that …".
+# Each completes "We decided that …" as a sentence of its own, for every outcome.
 DECISIONS = {
     "nfa": "children's social care will take no further action",
-    "early_help": "our early help services, rather than a social worker, are the right support",
-    "assessment": "a social worker will carry out an assessment",
-    "strategy": "a social worker and partner agencies will look into the concerns urgently",
+    "early_help": "early help services, rather than a social worker, are the right support for the family",
+    "assessment": "a social worker will carry out an assessment of the child's needs",
+    "strategy": "a social worker will meet the police and other agencies urgently to decide how to keep "
+    "the child safe",
 }
 BELOW_THRESHOLD = {
     "nfa": "The information we received did not show that the child needed a social worker's help.",
@@ -62,6 +63,12 @@ def long_date(day: date) -> str:
     return f"{day.day} {day:%B %Y}"
 
 
+def local_long_date(instant: datetime, zone: tzinfo) -> str:
+    """The council's calendar date of ``instant``: a referral at 23:30 UTC on 31 March (BST) was
+    made on 1 April, and its letters say so."""
+    return long_date(instant.astimezone(zone).date())
+
+
 def _lines(address: str | None) -> list[str]:
     return [part.strip() for part in (address or "").split(",") if part.strip()]
 
@@ -89,18 +96,58 @@ def is_professional(case: Case) -> bool:
     return case.referral_source not in NON_PROFESSIONAL_SOURCES
 
 
+def _same_person(a: object, b: object) -> bool:
+    return isinstance(a, str) and isinstance(b, str) and " ".join(a.casefold().split()) == " ".join(
+        b.casefold().split()
+    )
+
+
+def _referrer_in_household(case: Case) -> bool:
+    """Whether the referral came from inside the family: the child (1C, self), or a relative or
+    carer (1A) who is one of the household. The case system does not link them, so by name."""
+    if case.referral_source == SELF_SOURCE:
+        return True
+    name = case.referrer.get("name")
+    in_household = any(_same_person(name, p["name"]) for p in case.household)
+    return case.referral_source == FAMILY_SOURCE and in_household
+
+
+def _who_contacted(case: Case, person: dict[str, Any]) -> str:
+    """How a family letter to ``person`` says who contacted us (``family_words.why``): a
+    professional's organisation; "you" to the very person who referred; otherwise nobody is
+    named, since a member of the public, or a child who asked for help, is never named to the
+    family without their consent."""
+    if is_professional(case) and case.referrer.get("organisation"):
+        return "organisation"
+    if _same_person(case.referrer.get("name"), person["name"]) and case.referral_source in (
+        SELF_SOURCE,
+        FAMILY_SOURCE,
+    ):
+        return "yourself" if _same_person(person["name"], case.child.get("name")) else "you"
+    return "unnamed"
+
+
 def _what_happened(case: Case) -> str:
     if case.assessment_completed:
         return "A social worker completed an assessment with your family."
+    if case.assessment_started:
+        return (
+            "A social worker started an assessment with your family. Our work ended before the "
+            "assessment was finished, so it was not completed."
+        )
     if case.decision in ("strategy",):
         return "A social worker and partner agencies looked into the concerns."
     return "We looked carefully at the information we received. We did not need to do an assessment."
 
 
 def family_view(
-    case: Case, person: dict[str, Any], council: Council, today: date, worker_name: str | None
+    case: Case,
+    person: dict[str, Any],
+    council: Council,
+    today: date,
+    worker_name: str | None,
+    zone: tzinfo,
 ) -> dict[str, Any]:
-    referred = case.referral_at.date()
     professional = is_professional(case)
     return {
         "council": council_view(council),
@@ -108,20 +155,31 @@ def family_view(
         "recipient": {"name": person["name"], "address_lines": _lines(person.get("address"))},
         "child": _child(case, with_dob=False),
         "involvement": {
-            "referred_on": long_date(referred),
+            "referred_on": local_long_date(case.referral_at, zone),
+            "contacted_by": _who_contacted(case, person),
             "referrer": case.referrer.get("organisation") if professional else None,
             "what_happened": _what_happened(case),
         },
         "decision": {"key": case.decision or "", "text": DECISIONS.get(case.decision or "", "")},
         "closure": {
             "variant": closure_variant(case),
-            "closed_on": long_date(case.closed_at.date()) if case.closed_at else "",
+            "closed_on": local_long_date(case.closed_at, zone) if case.closed_at else "",
         },
-        "support": {"worker_name": worker_name, "team": case.team},
+        "support": {"worker_name": worker_name, "team": council.team_name(case.team)},
     }
 
 
-def referrer_view(case: Case, council: Council, today: date) -> dict[str, Any]:
+def _referred_by(case: Case) -> str:
+    """Who referred, for the acknowledgement's wording: a professional, the child, their family,
+    or someone else (who is told nothing more)."""
+    if is_professional(case):
+        return "professional"
+    if case.referral_source == SELF_SOURCE:
+        return "self"
+    return "family" if _referrer_in_household(case) else "public"
+
+
+def referrer_view(case: Case, council: Council, today: date, zone: tzinfo) -> dict[str, Any]:
     referrer = case.referrer
     professional = is_professional(case)
     decision = case.decision or ""
@@ -133,7 +191,11 @@ def referrer_view(case: Case, council: Council, today: date) -> dict[str, Any]:
             "organisation": referrer.get("organisation") if professional else None,
             "address_lines": _lines(referrer.get("address")),
         },
-        "referral": {"received_on": long_date(case.referral_at.date()), "professional": professional},
+        "referral": {
+            "received_on": local_long_date(case.referral_at, zone),
+            "professional": professional,
+            "by": _referred_by(case),
+        },
         "child": _child(case, with_dob=professional),
     }
     if professional:  # members of the public are acknowledged, and told nothing more
@@ -143,7 +205,7 @@ def referrer_view(case: Case, council: Council, today: date) -> dict[str, Any]:
             "reason": BELOW_THRESHOLD.get(decision),
             "other_help": council.early_help if decision in BELOW_THRESHOLD else None,
         }
-        view["closure"] = {"closed_on": long_date(case.closed_at.date()) if case.closed_at else ""}
+        view["closure"] = {"closed_on": local_long_date(case.closed_at, zone) if case.closed_at else ""}
     return view
 
 
@@ -160,7 +222,7 @@ def school_view(case: Case, council: Council, today: date, worker_name: str | No
         "child": _child(case, with_dob=True),
         "contact": {
             "worker_name": worker_name,
-            "team": case.team,
+            "team": council.team_name(case.team),
             "phone": council.front_door_phone,
             "email": council.email,
         },

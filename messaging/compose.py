@@ -1,13 +1,17 @@
 """From a letter's outbox row to what its channel sends: an email, or a posted letter with its PDF.
 
 The last check before anything goes happens here: on a case that now needs review (domestic
-abuse, a confidential address) an unapproved letter is held, not sent.
+abuse, a confidential address) an unapproved letter is held, not sent. An email goes to the
+recipient's address as the case holds it now; a posted letter whose address will not show
+through the envelope window is held. The letter's date and the email's Date header come from one
+reading of the runtime's clock.
 """
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from letters.envelope import misfit, window_lines
 from letters.letters_renderer import LetterOrder, LetterRenderer
 from letters.rendering import RenderError
 from messaging.email import OUTBOX_ID_HEADER, REFERENCE_HEADER, OutgoingEmail
@@ -48,21 +52,28 @@ class LetterComposer:
             reasons = list(dict.fromkeys([*hold_reasons(case), *hold_reasons(earlier)]))
             if reasons:
                 raise RenderError(f"outbox {row.id}: held for review: {'; '.join(reasons)}")
-        rendered, view = self.letters.render(session, order_of(row))
-        if row.payload.get("medium") == "email":
+        order, now = order_of(row), self.letters.clock()
+        if order.medium == "email":
+            to = self.letters.email_address(session, order)
+            rendered, _ = self.letters.render(session, order, now)
             return OutgoingEmail(
-                to=row.address,
+                to=to,
                 subject=rendered.subject,
                 text=rendered.text,
                 html=rendered.html,
                 message_id=f"<letter.{row.id}@caseloop>",
                 headers={OUTBOX_ID_HEADER: str(row.id), REFERENCE_HEADER: row.idempotency_key},
                 template_version=rendered.version,
+                date=now,
             )
+        rendered, view = self.letters.render(session, order, now)
         recipient = view["recipient"]
         lines = tuple(recipient.get("address_lines") or ())
         if not lines:
             raise RenderError(f"outbox {row.id}: a posted letter needs an address")
+        problem = misfit(window_lines(recipient, marked=row.recipient_role == "family"))
+        if problem:
+            raise RenderError(f"outbox {row.id}: the address will not fit the envelope window: {problem}")
         return OutgoingLetter(
             key=str(row.id),
             reference=row.idempotency_key,

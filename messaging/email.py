@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.message import EmailMessage
-from email.utils import formatdate
+from email.utils import format_datetime, formatdate
 
 # Every email carries its outbox row's id and idempotency key (providers take the key as their
 # reference; the file channel names files by the id).
@@ -23,6 +24,8 @@ class OutgoingEmail:
     message_id: str
     headers: dict[str, str] = field(default_factory=dict)
     template_version: int | None = None  # for letters: the manifest version rendered
+    # When it was made, from the runtime's clock (the instant the letter inside is dated by).
+    date: datetime | None = None
 
     @property
     def content_hash(self) -> str:
@@ -34,7 +37,10 @@ class OutgoingEmail:
         message["To"] = self.to
         message["Subject"] = self.subject
         message["Message-ID"] = self.message_id
-        message["Date"] = formatdate(localtime=False, usegmt=True)
+        if self.date is not None:
+            message["Date"] = format_datetime(self.date)
+        else:
+            message["Date"] = formatdate(localtime=False, usegmt=True)
         for name, value in self.headers.items():
             message[name] = value
         message.set_content(self.text)

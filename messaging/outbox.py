@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from workflow.db import Base, UTCDateTime
@@ -76,3 +76,19 @@ class OutboxAudit(Base):
     by: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class SentContent(Base):
+    """What an attempt handed its channel, kept as sent: one row for each form of the message
+    (``text``, ``html`` and, for a posted letter, ``pdf``) with the SHA-256 of its bytes. Written
+    when the attempt begins, so the row of a message that went holds what went; shown by
+    ``caseloop outbox show`` instead of a fresh rendering (:mod:`messaging.archive`)."""
+
+    __tablename__ = "outbox_content"
+
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"), primary_key=True)
+    form: Mapped[str] = mapped_column(String(8), primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    stored_at: Mapped[datetime] = mapped_column(UTCDateTime)

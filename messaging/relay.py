@@ -31,6 +31,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from letters.rendering import RenderError
+from messaging import archive
 from messaging.channels import Channel, DeliveryError, OutcomeUnknown, PermanentDeliveryError
 from messaging.email import OutgoingEmail
 from messaging.letter import OutgoingLetter
@@ -172,6 +173,10 @@ class Deliverer:
             row.channel = channel
             row.sending_started_at, row.handed_over_at = self.clock(), None
             row.content_hash, row.template_version = outgoing.content_hash, outgoing.template_version
+            if isinstance(outgoing, OutgoingEmail):
+                row.address = outgoing.to  # where it goes now: the case's address when it was sent
+            # What this attempt hands over is kept as it is, so a sent message can be shown as sent.
+            archive.keep(session, outbox_id, row.attempts, outgoing, row.sending_started_at)
             return row.attempts
 
     def _not_renderable(self, outbox_id: int, seen_attempts: int, exc: RenderError) -> DeliveryOutcome:

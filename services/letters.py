@@ -1,5 +1,5 @@
 """Letters a person reviews: approve (it is queued) or reject (it never goes), and see one as
-its recipient will.
+its recipient will (or, once sent, as they got it).
 
 Who may see a held letter: whoever may see the case. Who may approve one, with a reason: only
 the case's allocated worker, its team's manager, or the service manager over that team (the
@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from letters.letters_renderer import LetterOrder
+from messaging.archive import stored
 from messaging.compose import order_of
 from messaging.lifecycle import move
 from messaging.outbox import OutboxMessage, Status
@@ -124,21 +125,33 @@ class Shown:
 
 
 def show_message(rt: Runtime, actor: Actor, outbox_id: int, fmt: Format) -> Shown:
-    """A message as its recipient would get it, rendered now, without sending or recording it."""
+    """A message as its recipient got it, or would get it.
+
+    Once an attempt has handed it over (sent, or unknown) it is the copy kept at that moment,
+    checked against its SHA-256; a copy that fails the check is reported, never replaced by a
+    fresh rendering. Before that, it is rendered now, without sending or recording anything.
+    """
     authorise(actor, Action.READ_OUTBOX)
     with rt.reading() as uow:
         row, _ = message_for(uow.session, actor, outbox_id)
-        if row.duty is None:
+        as_sent = row.status in (Status.SENT, Status.UNKNOWN) or row.sent_at is not None
+        if as_sent:
+            if fmt == "pdf" and row.payload.get("medium") != "post":
+                raise Invalid(f"outbox {row.id} went by email: it has no PDF")
+            kept = stored(uow.session, row.id, fmt)
+            content: str | bytes = kept.body if fmt == "pdf" else kept.body.decode("utf-8")
+            how = f", as sent (attempt {kept.attempt}, sha256 {kept.sha256[:12]}… checked)"
+        elif row.duty is None:
             if fmt == "pdf":
                 raise Invalid("only letters have a PDF")
             email = rt.renderers[row.kind](uow.session, row)
-            content: str | bytes = email.html if fmt == "html" else email.text
+            content, how = (email.html if fmt == "html" else email.text), ", rendered now"
         else:
-            content = _letter(rt, uow.session, order_of(row), fmt)
+            content, how = _letter(rt, uow.session, order_of(row), fmt), ", rendered now"
         reasons = "; ".join(row.payload.get("hold_reasons") or [])
         summary = (
             f"outbox {row.id}: {row.kind} to {row.recipient_role} {row.recipient} by "
-            f"{row.channel}, {row.status}" + (f" ({reasons})" if reasons else "")
+            f"{row.channel}, {row.status}" + (f" ({reasons})" if reasons else "") + how
         )
     return Shown(summary, content)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from config.council import DEFAULT_COUNCIL_FILE, load_council
 from letters import views
@@ -12,6 +13,7 @@ from letters.council import Council
 from workflow.model import Case
 
 TODAY = date(2026, 3, 16)
+LONDON = ZoneInfo("Europe/London")
 CHILD = "Rowan Testchild"
 PARENT = "Alex Parent"
 PROFESSIONAL = "Morgan Teacher"
@@ -108,11 +110,11 @@ def neighbour_case(**overrides: Any) -> Case:
 
 
 def family(c: Case, person: dict[str, Any] | None = None, worker: str | None = WORKER) -> dict[str, Any]:
-    return views.family_view(c, person or c.household[0], council(), TODAY, worker)
+    return views.family_view(c, person or c.household[0], council(), TODAY, worker, LONDON)
 
 
 def referrer(c: Case) -> dict[str, Any]:
-    return views.referrer_view(c, council(), TODAY)
+    return views.referrer_view(c, council(), TODAY, LONDON)
 
 
 def school(c: Case, worker: str | None = WORKER) -> dict[str, Any]:
@@ -132,12 +134,14 @@ def sample_views() -> list[tuple[str, str, dict[str, Any]]]:
         ("referrer_closure_notice", "professional", referrer(pro)),
         ("school_worker_involved", "with worker", school(pro)),
         ("school_worker_involved", "no worker", school(pro, worker=None)),
+        ("school_involvement_ended", "professional", school(pro)),
     ]
     for decision in ("nfa", "early_help", "assessment", "strategy"):
         samples.append(("referrer_outcome", decision, referrer(case(decision=decision))))
     for decision in ("nfa", "early_help"):
         for label, c in _both(decision=decision):
             samples.append(("family_decision", f"{decision} {label}", family(c)))
+            samples.append(("family_decision_easy_read", f"{decision} {label}", family(c)))
     for variant, reason in VARIANT_REASONS.items():
         for label, c in _both(closure_reason=reason):
             samples.append(("family_closing_letter", f"{variant} {label}", family(c)))

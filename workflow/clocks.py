@@ -7,7 +7,7 @@ Statuses: ``running``; ``met`` and ``met_late`` (stopped on or before, or after,
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -89,13 +89,22 @@ def school_known(case: Case) -> bool:
     return bool(case.child.get("school")) or case.referral_source in SCHOOL_SOURCES
 
 
-def matches(trigger: Trigger, event: Event, case: Case) -> bool:
-    """Whether an accepted event, with the case as it now stands, fires ``trigger``.
+def met_this_episode(clocks: Iterable[ClockRow], case: Case) -> frozenset[str]:
+    """The names of the clocks (duties among them) met in the case's current episode."""
+    done = (ClockStatus.MET, ClockStatus.MET_LATE)
+    return frozenset(c.name for c in clocks if c.episode == case.episode and c.status in done)
+
+
+def matches(trigger: Trigger, event: Event, case: Case, met: frozenset[str] = frozenset()) -> bool:
+    """Whether an accepted event, with the case as it now stands, fires ``trigger``; ``met`` holds
+    the clocks met this episode (:func:`met_this_episode`), for a trigger that asks.
 
     An amended decision fires what the decision it corrects would have fired for its outcome."""
     if trigger.event != event.type and not (
         trigger.event == "decision.made" and isinstance(event, DecisionAmended)
     ):
+        return False
+    if trigger.met is not None and trigger.met not in met:
         return False
     if any(getattr(event, k, None) != v for k, v in trigger.when.items()):
         return False
@@ -153,8 +162,9 @@ def apply_event(session: Session, book: Rulebook, case: Case, event: Event, rece
                 _log(session, case, clock, "clock.cancelled", event.at, received_id)
 
     still = {c.name: c for c in active if c.status in ACTIVE and c.episode == case.episode}
+    met = met_this_episode(known, case)
     for rule in book.policy.rules:
-        if not any(matches(t, event, case) for t in rule.starts):
+        if not any(matches(t, event, case, met) for t in rule.starts):
             continue
         counted_from = book.local_date(case.referral_at) if rule.counted_from == "referral" else now_date
         running = still.get(rule.name)

@@ -7,7 +7,8 @@ For every duty of the policy that an accepted event fires, one letter per recipi
 - **referrer**: the referrer, by email or post, when there are contact details; a professional
   with neither is still owed: the duty stays open as a task for the worker to tell them by phone
   (recorded as ``duty.by_hand``), and only a referrer no one can tell cancels it;
-- **school**: the child's recorded school's safeguarding lead, or the referring school.
+- **school**: the child's recorded school's safeguarding lead, or the referring school (told
+  the involvement has ended only if it was told a worker was involved: a trigger's ``met``).
 
 A case with domestic abuse (a flag, or assessment factors 3A–3C) or with a confidential address
 in the household holds every letter for a worker's review: such letters are never sent
@@ -34,7 +35,7 @@ from workflow.census import (
     Flag,
     reachable_professional,
 )
-from workflow.clocks import ACTIVE, ClockStatus, Rulebook, matches
+from workflow.clocks import ACTIVE, ClockStatus, Rulebook, matches, met_this_episode
 from workflow.events import CaseClosed, DecisionAmended, DutyFulfilled, Event
 from workflow.happened import DutyDoneByHand, LetterOwed, LettersWithdrawn, Recipient, RiskCameToLight
 from workflow.history import record
@@ -169,8 +170,10 @@ def on_event(
         if reasons:
             lapse = isinstance(event, CaseClosed) and approval_lapses(case)
             publish(session, RiskCameToLight(case, tuple(reasons), event.at, received_id, lapse))
+    episode = select(ClockRow).where(ClockRow.case_id == case.id, ClockRow.episode == case.episode)
+    met = met_this_episode(session.scalars(episode), case)
     for duty in book.policy.duties:
-        if not any(matches(t, event, case) for t in duty.after):
+        if not any(matches(t, event, case, met) for t in duty.after):
             continue
         said_already = _said_the_same_day(session, book, case, duty, event)
         if said_already:

@@ -43,13 +43,15 @@ class Goal(_Frozen):
 
 class Trigger(_Frozen):
     """Matches an accepted event: its type, optional field values, the state it led to, the referrer,
-    and whether the child's school is known (recorded, or the referrer is a school)."""
+    whether the child's school is known (recorded, or the referrer is a school), and whether a
+    duty was met earlier in the episode (``met``: its letters sent, or recorded done by hand)."""
 
     event: str
     when: dict[str, Any] = Field(default_factory=dict)
     state: State | None = None
     referrer: Literal["professional", "non_professional", "school"] | None = None
     school_known: bool | None = None
+    met: str | None = None
 
     @field_validator("event")
     @classmethod
@@ -171,6 +173,10 @@ class Policy(_Frozen):
                 raise ValueError(
                     f"duty {duty.name}: not_on_the_same_day_as names unknown duties: {', '.join(strangers)}"
                 )
+        for duty in self.duties:
+            for trigger in duty.after:
+                if trigger.met is not None and trigger.met not in names:
+                    raise ValueError(f"duty {duty.name}: met names no clock or duty: {trigger.met!r}")
         return self
 
     @field_validator("clocks")

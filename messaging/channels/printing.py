@@ -9,7 +9,9 @@ batch in ``<dir>/batches/<day>.json`` and moves the letters to ``<dir>/batched/<
 The manifest is the commit point. It is written (as a temporary file) before the batch PDF is
 renamed into place and renamed itself right after; a run interrupted anywhere is finished by the
 next one, so a letter is never lost between folders nor printed in two batches. The cover lists
-outbox keys and page counts only: no names, no addresses.
+outbox keys and page counts only: no names, no addresses. The batch is for duplex printing: the
+cover and each letter take an even number of pages (a blank page added where needed), so every
+letter starts on a sheet of its own.
 """
 
 from __future__ import annotations
@@ -201,6 +203,17 @@ def _cover_pages(writer: PdfWriter, title: str, letters: list[dict[str, Any]]) -
     return len(chunks)
 
 
+def _to_even(writer: PdfWriter) -> int:
+    """Printed on both sides, every letter starts on the front of a sheet of its own: a letter
+    with an odd number of pages is followed by a blank page (1 returned), so the next letter's
+    first page can never be printed on the back of this one's last (and posted to the wrong
+    family). The cover pages are evened out the same way."""
+    if len(writer.pages) % 2 == 0:
+        return 0
+    writer.add_blank_page(*A4)
+    return 1
+
+
 def make_batch(directory: Path, day: date) -> Path | None:
     """Join every pending letter into one PDF for the post room; None when nothing is pending.
 
@@ -231,11 +244,12 @@ def make_batch(directory: Path, day: date) -> Path | None:
         entries: list[dict[str, Any]] = [{"key": _key(p), "pages": len(r.pages)} for p, r in letters]
         writer = PdfWriter()
         cover = _cover_pages(writer, stem, entries)
-        first = cover + 1
+        _to_even(writer)
         for entry, (_, reader) in zip(entries, letters, strict=True):
-            entry["first_page"] = first
+            entry["first_page"] = len(writer.pages) + 1
             writer.append(reader, outline_item=f"outbox {entry['key']}", import_outline=False)
-            first += entry["pages"]
+            entry["blank_after"] = _to_even(writer)
+        first = len(writer.pages) + 1
         writer.add_metadata({"/Title": f"Caseloop print batch {stem}"})
         manifest = {
             "batch": stem,

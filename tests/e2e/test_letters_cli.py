@@ -99,7 +99,7 @@ def test_outbox_show_renders_each_format_and_sends_nothing(cli: Cli, rt: Runtime
     closing = letter_of(rt, "C1", "family_closing_letter", "P1").id
     shown = cli.ok("outbox", "show", str(closing))
     assert shown.stderr == (
-        f"outbox {closing}: family_closing_letter to family P1 by print, held ({DA_HOLD})\n")
+        f"outbox {closing}: family_closing_letter to family P1 by print, held ({DA_HOLD}), rendered now\n")
     for expected in ("Dear Shown Parent,", COUNCIL, "7 Shown Street"):
         assert expected in shown.stdout
     html = cli.ok("outbox", "show", str(closing), "--format", "html", "--output", str(tmp_path / "l.html"))
@@ -155,15 +155,17 @@ def test_templates_list_check_and_preview(cli: Cli, rt: Runtime) -> None:
     assert listed[0].split() == ["key", "version", "audience", "channels", "description"]
     rows = {line.split()[0]: line.split()[1:4] for line in listed[1:]}
     assert rows == {
-        "family_closing_letter": ["1", "family", "email,post"],
-        "family_closing_letter_easy_read": ["1", "family", "email,post"],
-        "family_decision": ["1", "family", "email,post"],
-        "referrer_acknowledgement": ["1", "referrer", "email,post"],
+        "family_closing_letter": ["2", "family", "email,post"],
+        "family_closing_letter_easy_read": ["2", "family", "email,post"],
+        "family_decision": ["2", "family", "email,post"],
+        "family_decision_easy_read": ["1", "family", "email,post"],
+        "referrer_acknowledgement": ["2", "referrer", "email,post"],
         "referrer_closure_notice": ["1", "referrer", "email,post"],
-        "referrer_outcome": ["2", "referrer", "email,post"],  # its wording was revised
-        "school_worker_involved": ["1", "school", "email,post"],
+        "referrer_outcome": ["3", "referrer", "email,post"],  # its wording was revised
+        "school_involvement_ended": ["1", "school", "email,post"],
+        "school_worker_involved": ["2", "school", "email,post"],
     }
-    assert cli.ok("templates", "check").stdout == "7 templates checked: no problems\n"
+    assert cli.ok("templates", "check").stdout == "9 templates checked: no problems\n"
     before = len(letters_of(rt, "C2"))
     preview = cli.ok("templates", "preview", "family_closing_letter", "--case", "C2").stdout
     assert "Dear Shown Parent," in preview and "7 Shown Street" in preview
@@ -182,6 +184,11 @@ def test_print_batch_gathers_the_posted_letters_into_one_pdf(cli: Cli, rt: Runti
     posted = [m.id for m in letters_of(rt, "C2")]
     assert [m.channel for m in letters_of(rt, "C2")] == ["print"] * 3  # the neighbour gave an address only
     assert cli.ok("print", "batch", "--date", "2026-11-03").stdout == "no letters are waiting to be printed\n"
+    for bad in ("2026-13-01", "tomorrow", "3/11/2026"):
+        refused = cli("print", "batch", "--date", bad)
+        assert (refused.exit_code, refused.stderr) == (
+            2, f"error: --date: {bad!r} is not a date; give it as YYYY-MM-DD\n")
+        assert "Traceback" not in refused.output
     delivered = sweep_and_deliver(rt, NOW)  # with the worker's reminder digest
     assert {i: delivered[i] for i in posted} == dict.fromkeys(posted, "sent")
     batch = cli.var / "print" / "batches" / "2026-11-03.pdf"

@@ -49,6 +49,7 @@ from tests.factories import (
     smtp_server,
     sweep_and_deliver,
 )
+from workflow.model import Case
 
 NOW = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)  # Tuesday, office hours
 REFERRER = "ref@school.example"
@@ -88,12 +89,17 @@ def outbox_row(rt: Runtime, outbox_id: int) -> OutboxMessage:
 
 
 def edit(rt: Runtime, outbox_id: int, **fields: Any) -> None:
-    """Stage a bad input by hand (an address or a key no import would produce today)."""
+    """Stage a bad input by hand (an address or a key no import would produce today). An email
+    goes to the address the case holds when it is sent, so a bad ``address`` is put there."""
     with rt.db.transaction() as session:
         found = session.get(OutboxMessage, outbox_id)
         assert found is not None
         for name, value in fields.items():
             setattr(found, name, value)
+        if "address" in fields and found.recipient_role == "referrer":
+            case = session.get(Case, found.case_id)
+            assert case is not None
+            case.referrer = {**case.referrer, "email": fields["address"]}
 
 
 # 1. After the hand-over: unknown, never a resend.

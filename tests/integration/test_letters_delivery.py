@@ -102,9 +102,9 @@ def test_emailed_letters_are_sent_once_through_a_real_smtp_server(build: Callabl
         assert sweep_and_deliver(rt, NOW + timedelta(minutes=30)) == {}
     sent = letters_of(rt, "C1")
     assert [(m.kind, m.channel, m.status, m.provider_ref, m.template_version) for m in sent] == [
-        ("referrer_acknowledgement", "smtp", "sent", f"<letter.{ids[0]}@caseloop>", 1),
-        ("referrer_outcome", "smtp", "sent", f"<letter.{ids[1]}@caseloop>", 2),  # its wording was revised
-        ("family_decision", "smtp", "sent", f"<letter.{ids[2]}@caseloop>", 1)]
+        ("referrer_acknowledgement", "smtp", "sent", f"<letter.{ids[0]}@caseloop>", 2),
+        ("referrer_outcome", "smtp", "sent", f"<letter.{ids[1]}@caseloop>", 3),  # its wording was revised
+        ("family_decision", "smtp", "sent", f"<letter.{ids[2]}@caseloop>", 2)]
     assert len(handler.received) == 3
     assert [m["Subject"] for m in handler.to(REFERRER)] == [
         "We have received your referral (our reference C1)",

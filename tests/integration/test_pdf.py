@@ -179,3 +179,56 @@ def test_rendered_letters_record_what_was_sent(catalogue: Catalogue) -> None:
     again = catalogue.render("family_decision", f.family(f.case(decision="early_help")))
     assert letter == again  # the same view gives the same letter and the same hash
     assert letter.content_hash != catalogue.render("family_decision", f.family(f.case())).content_hash
+
+
+def _fonts(reader: PdfReader) -> set[str]:
+    """The base names of the fonts embedded in the PDF (without their subset prefix)."""
+    found = set()
+    for page in reader.pages:
+        for ref in (page["/Resources"].get("/Font") or {}).values():
+            found.add(str(ref.get_object()["/BaseFont"]).split("+", 1)[-1])
+    return found
+
+
+@pytest.mark.parametrize(
+    ("name", "font"),
+    [
+        ("Zofia Wróblewska-Łącka", "DejaVu-Sans"),  # Polish
+        ("فاطمة الزهراء", "DejaVu-Sans"),  # Arabic
+        ("Ольга Петренко", "DejaVu-Sans"),  # Ukrainian
+        ("王小明", "Droid-Sans-Fallback"),  # Chinese: a face DejaVu lacks, found after it
+    ],
+)
+def test_names_in_other_scripts_print_in_a_font_that_has_them(
+    catalogue: Catalogue, tmp_path: Path, name: str, font: str
+) -> None:
+    view = f.family(f.case(household=[f.household_member(name=name)]))
+    reader = read(render_pdf(catalogue.render("family_closing_letter", view).html, tmp_path))
+    assert font in _fonts(reader)
+    page_one = reader.pages[0].extract_text()
+    assert page_one.count(name) >= 2  # in the window and in "Dear ..."; real glyphs, not boxes
+
+
+def _rightmost(html: str) -> tuple[float, float]:
+    """How far right any text reaches on any page, and where the right margin is (CSS px)."""
+    from weasyprint import HTML
+    from weasyprint.formatting_structure.boxes import TextBox
+
+    document = HTML(string=html).render()
+    reach = max(
+        box.position_x + box.width
+        for page in document.pages
+        for box in page._page_box.descendants()
+        if isinstance(box, TextBox)
+    )
+    return reach, document.pages[0].width - 20 * 96 / 25.4  # the sheet less its 20mm right margin
+
+
+def test_a_long_name_wraps_inside_the_page(catalogue: Catalogue) -> None:
+    name = "Wolfeschlegelsteinhausenbergerdorffvoralternwarengewissenhaftschaferswessenschafewaren"
+    view = f.family(f.case(household=[f.household_member(name=name)]))
+    html = catalogue.render("family_closing_letter", view).html
+    reach, margin = _rightmost(html)
+    assert reach <= margin + 1
+    unwrapped, _ = _rightmost(html.replace("overflow-wrap: anywhere;", ""))
+    assert unwrapped > margin + 100  # the same letter without wrapping runs off the page

@@ -111,23 +111,33 @@ def test_one_batch_holds_a_cover_and_every_pending_letter_in_order(tmp_path: Pat
 
     assert batch == tmp_path / "batches" / "2026-11-03.pdf"
     pages = texts(batch)
-    assert len(pages) == 1 + (1 + 2 + 3)
-    cover, letters_ = pages[0], pages[1:]
+    # Duplex: the cover and every letter take an even number of pages (a blank one added after the
+    # cover, after 7's three pages and after 12's one), so each letter starts on a sheet of its own.
+    assert len(pages) == (1 + 1) + 2 + (3 + 1) + (1 + 1)
+    cover, letters_ = pages[0], pages[2:]
+    assert pages[1].strip() == ""
     assert "3 letters" in cover and all(f"{k}: {n}" in cover for k, n in (("3", 2), ("7", 3), ("12", 1)))
     assert CANARY_NAME not in cover and CANARY_STREET not in cover  # keys and counts only
-    order = (("3", 2), ("7", 3), ("12", 1))
-    expected = [f"letter {k} page {n}" for k, count in order for n in range(1, count + 1)]
-    assert [next(line for line in p.splitlines() if line.startswith("letter ")) for p in letters_] == expected
-    assert all(CANARY_NAME in p for p in letters_)  # the canary is really in the letters
+    order = (("3", 2, 0), ("7", 3, 1), ("12", 1, 1))
+    expected = [f"letter {k} page {n}" for k, count, _ in order for n in range(1, count + 1)]
+    printed = [next((ln for ln in p.splitlines() if ln.startswith("letter ")), "blank") for p in letters_]
+    assert printed == [
+        "letter 3 page 1", "letter 3 page 2",
+        "letter 7 page 1", "letter 7 page 2", "letter 7 page 3", "blank",
+        "letter 12 page 1", "blank",
+    ]
+    assert [p for p in printed if p != "blank"] == expected
+    assert all(CANARY_NAME in p for p in letters_ if p.strip())  # the canary is really in the letters
     assert names(tmp_path / "pending") == []
     assert names(tmp_path / "batched" / "2026-11-03") == ["outbox-12.pdf", "outbox-3.pdf", "outbox-7.pdf"]
     manifest = json.loads((tmp_path / "batches" / "2026-11-03.json").read_text())
     assert manifest["letters"] == [
-        {"key": "3", "pages": 2, "first_page": 2},
-        {"key": "7", "pages": 3, "first_page": 4},
-        {"key": "12", "pages": 1, "first_page": 7},
+        {"key": "3", "pages": 2, "first_page": 3, "blank_after": 0},
+        {"key": "7", "pages": 3, "first_page": 5, "blank_after": 1},
+        {"key": "12", "pages": 1, "first_page": 9, "blank_after": 1},
     ]
-    assert (manifest["total_pages"], manifest["cover_pages"], manifest["skipped"]) == (7, 1, [])
+    assert all(entry["first_page"] % 2 == 1 for entry in manifest["letters"])  # always a front side
+    assert (manifest["total_pages"], manifest["cover_pages"], manifest["skipped"]) == (10, 1, [])
     assert confirmed(channel, "3", "7", "12", "99") == [True, True, True, False]  # batched
 
 
@@ -143,7 +153,7 @@ def test_a_second_batch_the_same_day_is_a_new_file_and_nothing_is_lost_or_repeat
     second = make_batch(tmp_path, DAY)
 
     assert second == tmp_path / "batches" / "2026-11-03-2.pdf"
-    assert len(PdfReader(second).pages) == 1 + 2
+    assert len(PdfReader(second).pages) == (1 + 1) + 2  # the cover evened out for duplex
     assert first.read_bytes() == first_bytes
     assert names(tmp_path / "batches") == [
         "2026-11-03-2.json", "2026-11-03-2.pdf", "2026-11-03.json", "2026-11-03.pdf"]
@@ -212,7 +222,7 @@ def test_a_run_stopped_before_its_batch_was_written_leaves_the_letters_for_the_n
 
     batch = make_batch(tmp_path, date(2026, 11, 4))  # the next run is the next morning
     assert batch == tmp_path / "batches" / "2026-11-04.pdf"
-    assert len(PdfReader(batch).pages) == 3
+    assert len(PdfReader(batch).pages) == 2 + 2 + 2  # the cover and each one-page letter, evened out
     assert names(tmp_path / "batches") == ["2026-11-04.json", "2026-11-04.pdf"]
     assert names(tmp_path / "batches", hidden=True) == [".lock"]  # the half-written files are gone
 
@@ -232,7 +242,7 @@ def test_an_unreadable_letter_stays_pending_and_the_rest_are_printed(
     send(channel, letter("1"), letter("2", content=b"%PDF-1.7 this is not a PDF"))
     with caplog.at_level(logging.ERROR, logger="messaging.channels.printing"):
         batch = make_batch(tmp_path, DAY)
-    assert batch is not None and len(PdfReader(batch).pages) == 2
+    assert batch is not None and len(PdfReader(batch).pages) == 2 + 2  # the cover and letter 1, evened
     assert names(tmp_path / "pending") == ["outbox-2.pdf"]
     assert json.loads(batch.with_suffix(".json").read_text())["skipped"] == ["2"]
     assert any("outbox 2" in r.getMessage() for r in caplog.records)
@@ -246,7 +256,7 @@ def test_a_big_day_gets_more_cover_pages_and_still_every_letter(tmp_path: Path) 
     batch = make_batch(tmp_path, DAY)
     assert batch is not None
     reader = PdfReader(batch)
-    assert len(reader.pages) == 2 + count
+    assert len(reader.pages) == 2 + 2 * count  # two cover pages; each one-page letter and a blank
     covers = reader.pages[0].extract_text() + reader.pages[1].extract_text()
     assert f"{count} letters" in covers and "Cover page 2 of 2" in covers
     assert all(f"\n{k}: 1" in f"\n{covers}" for k in range(1, count + 1))

@@ -14,7 +14,12 @@ from letters.rendering import RenderError
 from tests import letter_factories as f
 
 SAMPLES = f.sample_views()
-FAMILY_KEYS = ("family_decision", "family_closing_letter", "family_closing_letter_easy_read")
+FAMILY_KEYS = (
+    "family_decision",
+    "family_decision_easy_read",
+    "family_closing_letter",
+    "family_closing_letter_easy_read",
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +41,9 @@ def test_the_shipped_catalogue_checks_clean() -> None:
             "referrer_outcome",
             "referrer_closure_notice",
             "school_worker_involved",
+            "school_involvement_ended",
             "family_decision",
+            "family_decision_easy_read",
             "family_closing_letter",
             "family_closing_letter_easy_read",
         ]
@@ -73,7 +80,7 @@ def test_every_template_renders(catalogue: Catalogue, key: str, label: str, view
     assert view["recipient"]["name"] in letter.text
     assert '<html lang="en">' in letter.html and "<title>" in letter.html
     assert len(re.findall(r"<h1>", letter.html)) == 1 and "<h2>" in letter.html
-    assert "size: A4" in letter.html and '"DejaVu Sans", Arial' in letter.html
+    assert "size: A4" in letter.html and '"DejaVu Sans", "Noto Sans"' in letter.html
     assert "<img" not in letter.html  # no logo configured: the name is text, never a picture
 
 
@@ -90,7 +97,7 @@ def test_no_family_letter_names_a_member_of_the_public(
     family = [(label, letter) for (key, label), letter in rendered.items() if key in FAMILY_KEYS]
     public = [letter for label, letter in family if "public" in label]
     professional = [letter for label, letter in family if "professional" in label]
-    assert len(public) == len(professional) == 18
+    assert len(public) == len(professional) == 20
     for letter in public:
         for body in (letter.text, letter.html, letter.subject):
             assert f.NEIGHBOUR not in body and "Neighbour" not in body
@@ -145,9 +152,10 @@ def test_a_childs_death_is_written_with_care(rendered: dict[tuple[str, str], Ren
 
 def test_easy_read_puts_one_short_idea_on_each_line(rendered: dict[tuple[str, str], RenderedLetter]) -> None:
     council = f.council()
-    from_config = {council.complaints, council.records, council.early_help}
+    from_config = {council.complaints, council.records, council.early_help, council.challenge,
+                   council.feedback}
     for (key, _), letter in rendered.items():
-        if key != "family_closing_letter_easy_read":
+        if key not in ("family_closing_letter_easy_read", "family_decision_easy_read"):
             continue
         body = letter.text.split("Dear ", 1)[1].split("\nFrom\n", 1)[0]
         for line in body.splitlines():
@@ -172,7 +180,7 @@ def test_school_is_told_the_minimum(rendered: dict[tuple[str, str], RenderedLett
             "early help",
         ):
             assert secret not in body
-    assert "The child's social worker is in our front-door team." in (
+    assert "The child's social worker is in our Front Door team." in (  # the team's name, not its id
         rendered[("school_worker_involved", "no worker")].text
     )
 
@@ -274,9 +282,9 @@ def test_an_optional_field_may_be_empty(catalogue: Catalogue) -> None:
     view = f.with_override(f.family(f.case()), "support.worker_name", None)
     view = f.with_override(view, "recipient.address_lines", [])
     letter = catalogue.render("family_closing_letter", view)
-    assert "call us and ask for" not in letter.text and "None" not in letter.text
+    assert "call us and ask for our Front Door team." in letter.text and "None" not in letter.text
     absent = f.with_override(f.school(f.case()), "contact.worker_name", ...)
-    assert "front-door team" in catalogue.render("school_worker_involved", absent).text
+    assert "Front Door team" in catalogue.render("school_worker_involved", absent).text
 
 
 def test_render_refuses_an_unknown_key(catalogue: Catalogue) -> None:

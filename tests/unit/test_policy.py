@@ -39,7 +39,7 @@ def test_shipped_policy_loads() -> None:
     assert [r.name for r in policy.rules] == [
         *declared,
         "referrer_acknowledgement", "referrer_outcome", "family_decision", "school_worker_involved",
-        "family_closing_letter", "referrer_closure_notice",
+        "school_involvement_ended", "family_closing_letter", "referrer_closure_notice",
     ]
     assert policy.calendar.country == "GB" and policy.calendar.subdivision == "ENG"
     assert policy.calendar.counting is CountingRule.DAY0
@@ -134,6 +134,19 @@ def test_errors_name_the_key_path(mutate: Any, where: str, fragment: str) -> Non
     message = str(caught.value)
     assert message.startswith(f"policy.yaml: {where}: ")
     assert fragment in message
+
+
+def _school_ended(d: dict[str, Any]) -> dict[str, Any]:
+    return next(duty for duty in d["duties"] if duty["name"] == "school_involvement_ended")
+
+
+def test_a_duty_owed_only_after_another_names_a_real_one() -> None:
+    assert _school_ended(changed(lambda d: None))["after"] == [
+        {"event": "case.closed", "met": "school_worker_involved"}]
+    typo = changed(lambda d: _school_ended(d)["after"][0].update(met="school_worker_invloved"))
+    with pytest.raises(PolicyError, match=r"school_involvement_ended: met names no clock or duty: "
+                                          r"'school_worker_invloved'"):
+        parse_policy(typo)
 
 
 def test_two_duplicate_names_are_both_listed() -> None:
