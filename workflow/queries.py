@@ -40,6 +40,7 @@ def case_view(
         "worker": case.worker,
         "referral_source": case.referral_source,
         "referred": book.local_date(case.referral_at).isoformat(),
+        "decision": case.decision,
         "closure_reason": case.closure_reason,
         "flags": case.flags,
         "clocks": [_clock_view(book, c, today) for c in rows],
