@@ -55,7 +55,7 @@ def record_duty_done(
     require_staff(actor, Action.RECORD_DUTY)
     authorise(actor, Action.RECORD_DUTY)
     now = now or rt.clock()
-    if duty not in {d.name for d in rt.book.policy.duties}:
+    if duty not in rt.book.policy.done_by_hand:
         raise Invalid(f"no duty {duty!r} in the policy")
     if how is not None and how not in HOW_DONE:
         raise Invalid(f"how: {how!r} is not one of {', '.join(HOW_DONE)}")

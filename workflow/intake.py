@@ -176,7 +176,7 @@ def _from_the_feed(event: Event, book: Rulebook) -> None:
             "type", f"{event.type} is recorded by caseloop itself, not sent by a case system"
         )
     if isinstance(event, DutyFulfilled):
-        known = [d.name for d in book.policy.duties]
+        known = book.policy.done_by_hand
         if event.duty not in known:
             raise MalformedEvent(
                 "duty", f"{event.duty!r} is not a duty of the policy (known: {', '.join(known)})"

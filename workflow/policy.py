@@ -196,6 +196,18 @@ class Policy(_Frozen):
             counting=self.calendar.counting,
         )
 
+    @cached_property
+    def done_by_hand(self) -> tuple[str, ...]:
+        """What a ``duty.fulfilled`` may name: every duty, and every clock that such an event
+        stops (the task of reaching someone whose letter failed)."""
+        tasks = [
+            str(t.when["duty"])
+            for rule in self.clocks
+            for t in rule.stops
+            if t.event == "duty.fulfilled" and "duty" in t.when
+        ]
+        return tuple(d.name for d in self.duties) + tuple(dict.fromkeys(tasks))
+
     def clock(self, name: str) -> ClockRule | None:
         return next((r for r in self.rules if r.name == name), None)
 

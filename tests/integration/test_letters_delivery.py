@@ -18,6 +18,8 @@ from pypdf import PdfReader
 
 from config.wiring import Runtime
 from messaging.channels.printing import make_batch
+from services.casework import record_duty_done
+from services.people import identify
 from tests.factories import (
     MovableClock,
     SmtpRecorder,
@@ -26,6 +28,7 @@ from tests.factories import (
     case_view,
     clocks_by_name,
     event,
+    front_door_staff,
     import_events,
     import_staff,
     letter_of,
@@ -212,6 +215,12 @@ def test_a_letter_refused_with_550_fails_and_becomes_a_task(build: Callable[...,
     assert task is not None
     assert (task["status"], task["started"], task["due"]) == ("running", "2026-11-03", "2026-11-05")
     assert clock(rt, "referrer_acknowledgement")["status"] == "running"  # type: ignore[index]
+    # The worker phones the referrer: both the task and the duty can be recorded done.
+    import_staff(rt, *front_door_staff())
+    for duty in ("failed_letter", "referrer_acknowledgement"):
+        assert record_duty_done(rt, identify(rt, "W1"), "C1", duty, NOW + timedelta(hours=1), how="phone")
+    assert clock(rt, "failed_letter")["status"] == "met"  # type: ignore[index]
+    assert clock(rt, "referrer_acknowledgement")["status"] == "met"  # type: ignore[index]
 
 
 def test_a_letter_notify_reports_returned_fails_and_becomes_a_task(
