@@ -31,6 +31,7 @@ from workflow.census import (
     DOMESTIC_ABUSE_FACTORS,
     FLAG_HOLDS,
     SCHOOL_SOURCES,
+    SELF_SOURCE,
     SENSITIVE_CLOSURES,
     Flag,
     reachable_professional,
@@ -196,9 +197,18 @@ def on_event(
         holds = tuple(hold_reasons(case))
         for who in found:
             channel = book.letter_channels[who.medium]
+            mine = holds + _child_who_referred(case, who)
             publish(
-                session, LetterOwed(case, duty.name, who, channel, event.id, event.at, received_id, holds)
+                session, LetterOwed(case, duty.name, who, channel, event.id, event.at, received_id, mine)
             )
+
+
+def _child_who_referred(case: Case, who: Recipient) -> tuple[str, ...]:
+    """A child who referred themselves may live with the people they told us about: a letter to
+    them at home could be opened by those people, so a worker decides how to reply first."""
+    if who.role == "referrer" and case.referral_source == SELF_SOURCE:
+        return ("the child referred themselves: a worker decides whether and how a letter reaches them",)
+    return ()
 
 
 def _said_the_same_day(session: Session, book: Rulebook, case: Case, duty: DutyRule, event: Event) -> str:

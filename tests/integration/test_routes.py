@@ -383,3 +383,13 @@ def test_after_a_childs_death_no_letter_goes_without_a_person_reading_it(rt: Run
         )
     reheld = next(m for m in letters if m.id == ack.id)
     assert reheld.payload["approval_lapsed"]["by"] == "W1" and "approved_by" not in reheld.payload
+
+
+def test_a_letter_to_a_child_who_referred_themselves_waits_for_a_worker(rt: Runtime) -> None:
+    child = {"source": "1C", "name": "Child Example", "address": "1 Test Street, Borough"}
+    take(rt, referral("C1", "2026-11-02", referrer=child))
+    ack = letter_of(rt, "C1", "referrer_acknowledgement", "referrer")
+    assert ack.status == "held"
+    assert ack.payload["hold_reasons"] == [
+        "the child referred themselves: a worker decides whether and how a letter reaches them"
+    ]
