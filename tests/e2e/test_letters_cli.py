@@ -40,8 +40,8 @@ SHOWN = person("P1", name="Shown Parent", address="7 Shown Street, Showtown, SH7
 NEIGHBOUR = {"source": "1B", "name": "Nosy Neighbour", "address": "8 Next Door, Showtown"}
 
 
-def at(hhmm: str) -> str:
-    return f"2026-11-03T{hhmm}:00+00:00"
+def at(hhmm: str, day: int = 3) -> str:
+    return f"2026-11-{day:02d}T{hhmm}:00+00:00"
 
 
 class Cli:
@@ -64,9 +64,10 @@ class Cli:
 def closed_case(ref: str, referrer: dict[str, Any] | None = None, **fields: Any) -> list[dict[str, Any]]:
     if referrer is not None:
         fields["referrer"] = referrer
-    referred = referral(ref, at("08:00"), id=f"{ref}-r", household=[SHOWN], **fields)
-    return [referred, event("worker.allocated", ref, at("08:05"), id=f"{ref}-w", worker="W1"),
-            event("decision.made", ref, at("08:10"), id=f"{ref}-d", outcome="nfa"),
+    # Decided yesterday and closed today: the household gets a decision and a closing letter.
+    referred = referral(ref, at("08:00", 2), id=f"{ref}-r", household=[SHOWN], **fields)
+    return [referred, event("worker.allocated", ref, at("08:05", 2), id=f"{ref}-w", worker="W1"),
+            event("decision.made", ref, at("08:10", 2), id=f"{ref}-d", outcome="nfa"),
             event("case.closed", ref, at("08:30"), id=f"{ref}-c", reason="NFA")]
 
 
