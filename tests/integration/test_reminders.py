@@ -30,6 +30,7 @@ from tests.factories import (
     import_staff,
     no_contact_referrer,
     referral,
+    staff_row,
     sweep,
 )
 from workflow.clocks import Rulebook
@@ -326,3 +327,19 @@ def test_a_long_warning_window_still_warns_on_its_first_day(rt: Runtime) -> None
     assert rt.book.calendar.add_working_days(date(2026, 12, 11), 20) == date(2027, 1, 13)
     sweep(rt, at("2026-12-11"))
     assert items(rt, "2026-12-11") == both("C1", "W1", "worker", "warning")
+
+
+def test_a_transferred_case_is_reminded_to_its_new_team(rt: Runtime) -> None:
+    """The queue, reminders and escalations follow the owning team the day the case moves."""
+    import_staff(rt, staff_row("SM2", "service_manager", team="south"),
+                 staff_row("TM2", "team_manager", team="south", manager="SM2"))
+    open_case(rt, "T1", "2026-11-02", worker=None)
+    sweep(rt, at("2026-11-02"))
+    assert items(rt, "2026-11-02") == both("T1", "TM1", "team_manager", "warning")
+    moved = import_events(
+        rt, event("case.transferred", "T1", "2026-11-02T15:00:00+00:00", team="south"),
+        now="2026-11-02T15:30:00+00:00",
+    )
+    assert moved.ok, moved.rejected
+    sweep(rt, at("2026-11-03"))
+    assert items(rt, "2026-11-03") == both("T1", "TM2", "team_manager", "due")
