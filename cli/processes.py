@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from celery import Celery
 
-from cli.app import app
+from cli.app import app, cli_context
 from config.celery import make_celery
 from config.queues import QUEUES, SWEEP_TASK
 from config.settings import get_settings
@@ -54,6 +54,19 @@ def beat() -> None:
     celery = make_celery(get_settings())
     _sweep_now(celery)
     celery.start(["beat", "--loglevel=INFO"])
+
+
+@app.command("web")
+def web(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="The address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="The port to listen on.", min=1, max=65535)] = 8000,
+) -> None:
+    """Serve the integration API and operations endpoints (uvicorn)."""
+    from web.server import serve  # the web stack loads only for this command
+
+    with cli_context(ctx).runtime() as rt:
+        serve(rt, host, port)
 
 
 @app.command("run")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from workflow.errors import CaseloopError
@@ -77,6 +77,22 @@ class Settings(BaseSettings):
         default=None, description="A Notify email template with ((subject)) and ((body))."
     )
 
+    # The web (``caseloop web``).
+    secret_key: SecretStr | None = Field(
+        default=None, description="Signs the login form and session cookies; required in production."
+    )
+    cookie_secure: bool | None = Field(
+        default=None, description="Send cookies over HTTPS only (default: yes in production, else no)."
+    )
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60, description="Signed out after idling.")
+    session_absolute_hours: int = Field(default=10, ge=1, le=72, description="Signed out however busy.")
+    notify_callback_token: SecretStr | None = Field(
+        default=None, description="The bearer token GOV.UK Notify sends with its delivery receipts."
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1", description="Proxies whose X-Forwarded-* headers uvicorn trusts."
+    )
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -96,6 +112,8 @@ class Settings(BaseSettings):
                     ("CASELOOP_DATABASE_URL (PostgreSQL)", self.database_url.startswith("postgresql")),
                     ("CASELOOP_BROKER_URL", bool(self.broker_url)),
                     ("CASELOOP_SMTP_URL", bool(self.smtp_url)),
+                    ("CASELOOP_SECRET_KEY (32 characters or more)", self._strong_secret),
+                    ("CASELOOP_COOKIE_SECURE not false", self.cookie_secure is not False),
                 )
                 if not ok
             ]
@@ -111,6 +129,14 @@ class Settings(BaseSettings):
                 "send could be reclaimed"
             )
         return self
+
+    @property
+    def _strong_secret(self) -> bool:
+        return self.secret_key is not None and len(self.secret_key.get_secret_value()) >= 32
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.cookie_secure if self.cookie_secure is not None else self.environment == "production"
 
     @property
     def zone(self) -> ZoneInfo:

@@ -39,18 +39,40 @@ def test_production_refuses_embedded_defaults() -> None:
     with pytest.raises(ValidationError) as caught:
         Settings(environment="production")
     message = str(caught.value)
-    for name in ("CASELOOP_DATABASE_URL", "CASELOOP_BROKER_URL", "CASELOOP_SMTP_URL"):
+    for name in ("CASELOOP_DATABASE_URL", "CASELOOP_BROKER_URL", "CASELOOP_SMTP_URL", "CASELOOP_SECRET_KEY"):
         assert name in message
 
 
+PRODUCTION = {
+    "environment": "production",
+    "database_url": "postgresql+psycopg://caseloop@db/caseloop",
+    "broker_url": "redis://redis:6379/0",
+    "smtp_url": "smtp+starttls://mail.example:587",
+    "secret_key": "k" * 32,
+}
+
+
 def test_production_starts_with_its_services() -> None:
-    settings = Settings(
-        environment="production",
-        database_url="postgresql+psycopg://caseloop@db/caseloop",
-        broker_url="redis://redis:6379/0",
-        smtp_url="smtp+starttls://mail.example:587",
-    )
-    assert settings.environment == "production"
+    settings = Settings(**PRODUCTION)  # type: ignore[arg-type]
+    assert settings.environment == "production" and settings.secure_cookies
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"secret_key": None}, "CASELOOP_SECRET_KEY (32 characters or more)"),
+        ({"secret_key": "short"}, "CASELOOP_SECRET_KEY (32 characters or more)"),
+        ({"cookie_secure": False}, "CASELOOP_COOKIE_SECURE not false"),
+    ],
+)
+def test_production_refuses_a_weak_secret_or_insecure_cookies(change: dict[str, object], named: str) -> None:
+    with pytest.raises(ValidationError, match=named.replace("(", r"\(").replace(")", r"\)")):
+        Settings(**{**PRODUCTION, **change})  # type: ignore[arg-type]
+
+
+def test_cookies_are_secure_by_default_only_in_production() -> None:
+    assert not Settings().secure_cookies
+    assert Settings(cookie_secure=True).secure_cookies
 
 
 def test_bad_environment_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

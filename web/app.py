@@ -1,0 +1,26 @@
+"""The web application: built around a runtime, as every other entry point is.
+
+``create_app`` is the one place routers are gathered; each router's module holds its routes.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.runtime import Runtime
+from web import ops
+from web.headers import SecurityHeaders
+
+
+def create_app(rt: Runtime) -> FastAPI:
+    app = FastAPI(
+        title="caseloop",
+        summary="The integration API of caseloop: events in, cases, queues and the outbox out.",
+        version="1",
+        docs_url=None,  # the interactive docs load scripts from a CDN; /openapi.json is enough
+        redoc_url=None,
+    )
+    app.state.runtime = rt
+    app.include_router(ops.router)
+    app.add_middleware(SecurityHeaders, strict_transport=rt.settings.secure_cookies)
+    return app
