@@ -24,6 +24,7 @@ from workflow.model import Case, ClockRow
 from workflow.queries import allocation, staff_directory
 from workflow.reminders import DIGEST_KIND, FALLBACK_ROLE, ReminderItem
 from workflow.staff import Role, Staff
+from workflow.timeutil import Clock, utc_now
 
 _SITUATION = {
     "warning": "Due on {due}: {left} working day(s) left.",
@@ -61,8 +62,9 @@ class DigestRenderer:
     """A person's digest: their deadlines grouped by case, the most urgent case first, each with
     why it is late and what to do; past the policy's ``digest_limit`` cases, a count of the rest."""
 
-    def __init__(self, templates: Templates, book: Rulebook, base_url: str) -> None:
+    def __init__(self, templates: Templates, book: Rulebook, base_url: str, clock: Clock = utc_now) -> None:
         self.templates, self.book, self.base_url = templates, book, base_url.rstrip("/")
+        self.clock = clock  # the Date header comes from the runtime's clock, as letters' do
 
     def __call__(self, session: Session, row: OutboxMessage) -> OutgoingEmail:
         person = session.get(Staff, row.recipient)
@@ -133,6 +135,7 @@ class DigestRenderer:
             html=html,
             message_id=f"<{row.idempotency_key.replace(':', '.')}@caseloop>",
             headers={OUTBOX_ID_HEADER: str(row.id), REFERENCE_HEADER: row.idempotency_key},
+            date=self.clock(),
         )
 
     def _case(self, case: Case, people: dict[str, Staff], today: date) -> dict[str, Any]:

@@ -67,7 +67,7 @@ class Runtime:
     def renderers(self) -> dict[str, Renderer]:
         composer = LetterComposer(self.letters)
         renderers: dict[str, Renderer] = dict.fromkeys(self.catalogue.keys(), composer)
-        renderers[DIGEST_KIND] = DigestRenderer(Templates(), self.book, self.settings.base_url)
+        renderers[DIGEST_KIND] = DigestRenderer(Templates(), self.book, self.settings.base_url, self.clock)
         return renderers
 
     @property

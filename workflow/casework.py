@@ -126,10 +126,14 @@ def apply(
         assert fact is not None
         record(session, case, "fact.superseded", event.at, received_id, type=event.type, fact=fact)
     else:
+        worker_before = case.worker
+        later_allocation = (_changed_at(case, "worker") or event.at) > event.at
         _record_facts(case, event)
+        if isinstance(event, CaseTransferred) and later_allocation:
+            case.worker = worker_before  # an allocation made after this move stands
         if fact is not None:
             _mark_changed(case, fact, event.at)
-        if isinstance(event, CaseTransferred):
+        if isinstance(event, CaseTransferred) and not later_allocation:
             _mark_changed(case, "worker", event.at)  # the move also says who (if anyone) has it
     if transition.target is not None:
         case.state = transition.target.value

@@ -328,6 +328,13 @@ def test_a_transfer_moves_the_case_to_its_new_team(rt: Runtime) -> None:
     assert (view["team"], view["worker"]) == ("assessment-south", None)
     said = text_of(rt, letter_of(rt, "C1", "school_worker_involved", "school"))
     assert "Assessment South" in said and "front-door" not in said
+    # A move recorded late, older than an allocation in the new team, keeps that allocation.
+    take(
+        rt,
+        event("worker.allocated", "C1", "2026-11-02T16:00:00+00:00", worker="S7"),
+        event("case.transferred", "C1", "2026-11-02T15:00:00+00:00", team="assessment-south"),
+    )
+    assert case_view(rt, "C1", NOW.isoformat())["worker"] == "S7"
 
 
 def test_a_risk_reported_later_holds_every_waiting_letter_with_its_reason(rt: Runtime) -> None:
@@ -393,3 +400,18 @@ def test_a_letter_to_a_child_who_referred_themselves_waits_for_a_worker(rt: Runt
     assert ack.payload["hold_reasons"] == [
         "the child referred themselves: a worker decides whether and how a letter reaches them"
     ]
+
+
+def test_a_staff_digest_is_dated_by_the_same_clock_as_the_letters(rt: Runtime) -> None:
+    from email import message_from_bytes, policy
+    from email.utils import parsedate_to_datetime
+
+    import_staff(rt, *front_door_staff())
+    take(rt, referral("C1", "2026-10-26", referrer={"source": "1A"}),
+         event("worker.allocated", "C1", "2026-10-26T11:00:00+00:00", worker="W1"))
+    sweep_and_deliver(rt, NOW)
+    mails = [message_from_bytes(p.read_bytes(), policy=policy.default)
+             for p in rt.settings.outbox_dir.rglob("*.eml")]
+    assert any(str(m["Subject"]).startswith("caseloop: ") for m in mails)  # the worker's digest
+    for mail in mails:  # the digest and the letters alike
+        assert parsedate_to_datetime(str(mail["Date"])) == NOW
