@@ -35,8 +35,18 @@ def stored(rt: Runtime) -> list[ApiToken]:
 
 
 def test_create_prints_the_token_once_on_its_last_line_and_keeps_only_its_hash(runtime: Runtime) -> None:
-    made = cli(runtime, "tokens", "create", "case-system", "--scope", "events:write",
-               "--scope", "cases:read", "--team", "front-door")
+    made = cli(
+        runtime,
+        "tokens",
+        "create",
+        "case-system",
+        "--scope",
+        "events:write",
+        "--scope",
+        "cases:read",
+        "--team",
+        "front-door",
+    )
     assert made.exit_code == 0, made.output
     token = made.stdout.splitlines()[-1]
     assert token.startswith("cl_") and len(token) >= 40 and " " not in token
@@ -50,8 +60,15 @@ def test_create_prints_the_token_once_on_its_last_line_and_keeps_only_its_hash(r
     assert listed.exit_code == 0 and token not in listed.stdout
     header, line = listed.stdout.splitlines()
     assert header.split() == ["name", "prefix", "scopes", "teams", "created", "last_used", "revoked"]
-    assert line.split() == ["case-system", row.prefix, "events:write,cases:read", "front-door",
-                            "2026-11-30T09:00:00+00:00", "-", "-"]
+    assert line.split() == [
+        "case-system",
+        row.prefix,
+        "events:write,cases:read",
+        "front-door",
+        "2026-11-30T09:00:00+00:00",
+        "-",
+        "-",
+    ]
 
     actor = tokens.caller(runtime, token, NOW)
     assert actor == client("case-system", {Scope.EVENTS_WRITE, Scope.CASES_READ}, {"front-door"})
@@ -90,8 +107,15 @@ def test_a_revoked_token_is_refused_at_once_and_stays_listed(runtime: Runtime) -
 
 def test_tokens_that_were_never_made_are_not_recognised(runtime: Runtime) -> None:
     made = tokens.create(runtime, SYSTEM, "crm", ["cases:read"], now=NOW)
-    for presented in ("", made.token[:-1], made.token + "x", made.token.upper(), made.view.prefix,
-                      "cl_" + "x" * 500, made.token[3:]):
+    for presented in (
+        "",
+        made.token[:-1],
+        made.token + "x",
+        made.token.upper(),
+        made.view.prefix,
+        "cl_" + "x" * 500,
+        made.token[3:],
+    ):
         assert tokens.caller(runtime, presented, NOW) is None
 
 
