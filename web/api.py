@@ -13,7 +13,17 @@ from services.actors import Actor, Scope
 from services.runtime import Runtime
 from web.auth import needing, runtime
 from web.event_lines import TOO_LARGE, event_lines
-from web.schemas import CaseView, ErrorBody, EventResult, EventsIn, EventsOut, OutboxPage, OverduePage
+from web.schemas import (
+    CaseView,
+    ErrorBody,
+    EventResult,
+    EventsIn,
+    EventsOut,
+    OutboxPage,
+    OutboxQuery,
+    OverduePage,
+    PageQuery,
+)
 from workflow.errors import Invalid
 
 router = APIRouter(prefix="/api", tags=["integration"])
@@ -35,10 +45,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorBody, **_ERRORS[code]} for code in codes}
 
 
-PageLimit = Annotated[int, Query(ge=1, le=1000, description="At most this many items.")]
-PageOffset = Annotated[int, Query(ge=0, le=1_000_000_000, description="Skip this many items first.")]
 Rt = Annotated[Runtime, Depends(runtime)]
-_STATUSES: list[Any] = list(queries.OUTBOX_STATUSES)
 
 
 @router.post(
@@ -91,13 +98,10 @@ def get_case(
     responses=_errors(401, 403, 422),
 )
 def get_overdue(
-    actor: Annotated[Actor, Depends(needing(Scope.CASES_READ))],
-    rt: Rt,
-    limit: PageLimit = 100,
-    offset: PageOffset = 0,
+    actor: Annotated[Actor, Depends(needing(Scope.CASES_READ))], rt: Rt, page: Annotated[PageQuery, Query()]
 ) -> queries.Page:
     """Who has each case (or why nobody does), why it is late and what to do."""
-    return queries.overdue_page(rt, actor, limit, offset)
+    return queries.overdue_page(rt, actor, page.limit, page.offset)
 
 
 @router.get(
@@ -109,14 +113,8 @@ def get_overdue(
 def get_outbox(
     actor: Annotated[Actor, Depends(needing(Scope.OUTBOX_READ))],
     rt: Rt,
-    case: Annotated[str | None, Query(description="Only messages about this case.")] = None,
-    status: Annotated[
-        str | None,
-        Query(description="Only messages in this status.", json_schema_extra={"enum": _STATUSES}),
-    ] = None,
-    limit: PageLimit = 100,
-    offset: PageOffset = 0,
+    page: Annotated[OutboxQuery, Query()],
 ) -> queries.Page:
-    if status is not None and status not in queries.OUTBOX_STATUSES:
-        raise Invalid(f"status {status!r} is not one of {', '.join(queries.OUTBOX_STATUSES)}")
-    return queries.outbox_page(rt, actor, limit, offset, case, status)
+    if page.status is not None and page.status not in queries.OUTBOX_STATUSES:
+        raise Invalid(f"status {page.status!r} is not one of {', '.join(queries.OUTBOX_STATUSES)}")
+    return queries.outbox_page(rt, actor, page.limit, page.offset, page.case, page.status)

@@ -11,7 +11,22 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.queries import OUTBOX_STATUSES
+
 MOST_EVENTS = 5000  # events in one request: a day of a large council's feed fits in a few
+
+
+# A made-up referral from an anonymous referrer, as the case system would send it.
+EXAMPLE_EVENT: dict[str, Any] = {
+    "id": "cms-000123",
+    "case": "CS-2026-0001",
+    "type": "referral.received",
+    "at": "2026-11-30T09:15:00+00:00",
+    "child": {"name": "Alex Example", "dob": "2016-05-01"},
+    "referrer": {"source": "9"},
+    "household": [],
+    "team": "front-door",
+}
 
 
 class ErrorBody(BaseModel):
@@ -21,7 +36,7 @@ class ErrorBody(BaseModel):
 class EventsIn(BaseModel):
     """Events as the JSON Lines contract takes them, one object per event."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"events": [EXAMPLE_EVENT]}]})
 
     events: list[dict[str, Any]] = Field(max_length=MOST_EVENTS)
 
@@ -108,3 +123,19 @@ class OverduePage(PageInfo):
 
 class OutboxPage(PageInfo):
     items: list[OutboxRow]
+
+
+class PageQuery(BaseModel):
+    """Which page of a list; a parameter the endpoint does not take is refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(100, ge=1, le=1000, description="At most this many items.")
+    offset: int = Field(0, ge=0, le=1_000_000_000, description="Skip this many items first.")
+
+
+class OutboxQuery(PageQuery):
+    case: str | None = Field(None, description="Only messages about this case.")
+    status: str | None = Field(
+        None, description="Only messages in this status.", json_schema_extra={"enum": list(OUTBOX_STATUSES)}
+    )
