@@ -33,6 +33,7 @@ class Action(StrEnum):
     REVIEW_LETTER = "approve or reject a letter"
     ACKNOWLEDGE_REMINDER = "acknowledge a reminder"
     RECORD_DUTY = "record a duty done by hand"
+    MANAGE_TOKENS = "make, list or revoke API tokens"
 
 
 # What a token's scope allows; staff actions are allowed per case (see may_see).

@@ -21,7 +21,7 @@ from services.actors import Actor
 from services.authorisation import Action, authorise
 from services.runtime import Runtime
 from workflow import intake
-from workflow.errors import ImportFailed, RejectionKind
+from workflow.errors import ImportFailed, ReceivedStatus, RejectionKind
 from workflow.intake import ImportReport, RetryReport
 from workflow.jsonlines import read_lines
 from workflow.model import ReceivedEvent
@@ -72,6 +72,9 @@ def import_events(
         with rt.reading() as uow:
             still = intake.still_rejected(uow.session, rejected_rows)
         report.rejected = [r for r, i in zip(report.rejected, rejected_rows, strict=True) if i in still]
+        for result in report.results:
+            if result.status == ReceivedStatus.REJECTED and result.row not in still:
+                result.status, result.reason = ReceivedStatus.ACCEPTED.value, None
     return report
 
 

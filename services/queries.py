@@ -3,10 +3,11 @@ each limited to what the actor may see (a case it may not see is not found)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import false, func, select
 
 from messaging import lateness
 from messaging.outbox import OutboxMessage, Status
@@ -14,15 +15,24 @@ from services.actors import Actor, Kind
 from services.authorisation import Action, authorise, visible_cases
 from services.runtime import Runtime
 from workflow import queries
-from workflow.errors import Invalid
+from workflow.errors import Invalid, NotFound
 from workflow.model import Case
+
+OUTBOX_STATUSES = tuple(s.value for s in Status)
 
 
 def case(rt: Runtime, actor: Actor, ref: str, now: datetime | None = None) -> dict[str, Any]:
     """A case's state and clocks, without names or addresses."""
     authorise(actor, Action.READ_CASE)
+    if not _may_be_a_ref(ref):
+        raise NotFound(f"no case {ref!r}")  # the words of a case that does not exist
     with rt.reading() as uow:
         return queries.case_view(uow.session, rt.book, ref, now or rt.clock(), visible_cases(actor))
+
+
+def _may_be_a_ref(ref: str) -> bool:
+    # PostgreSQL refuses a NUL in any query, so such a reference is not looked up (a URL can hold one).
+    return "\x00" not in ref
 
 
 def case_exists(rt: Runtime, actor: Actor, ref: str) -> bool:
@@ -38,18 +48,42 @@ def overdue(
 ) -> list[dict[str, Any]]:
     """Clocks past their due date, most overdue first: who has each case (or why nobody does),
     why it is late and what to do (the commands name the actor, or STAFF for the operator)."""
+    return overdue_page(rt, actor, None, 0, team, now).items
+
+
+@dataclass(frozen=True)
+class Page:
+    """Some of a list: ``items`` from ``offset``, at most ``limit`` (None: all), of ``total``."""
+
+    items: list[dict[str, Any]]
+    total: int
+    limit: int | None
+    offset: int
+
+
+def overdue_page(
+    rt: Runtime,
+    actor: Actor,
+    limit: int | None,
+    offset: int = 0,
+    team: str | None = None,
+    now: datetime | None = None,
+) -> Page:
+    """The overdue queue (as :func:`overdue`) from ``offset``, at most ``limit`` rows."""
     authorise(actor, Action.READ_CASE)
     now = now or rt.clock()
     today = rt.book.local_date(now)
     by = actor.id if actor.kind is Kind.STAFF else "STAFF"
     with rt.reading() as uow:
         clocks = queries.overdue_clocks(uow.session, rt.book, now, team, visible_cases(actor))
+        shown = clocks[offset:] if limit is None else clocks[offset : offset + limit]
         people = queries.staff_directory(uow.session)
-        notes = lateness.explain(uow.session, rt.book, clocks, by)
-        return [
+        notes = lateness.explain(uow.session, rt.book, shown, by)  # only the page is explained
+        items = [
             {**queries.overdue_row(rt.book, clock, case, today, people), **notes[clock.id].as_dict()}
-            for clock, case in clocks
+            for clock, case in shown
         ]
+    return Page(items, len(clocks), limit, offset)
 
 
 def outbox(
@@ -57,6 +91,18 @@ def outbox(
 ) -> list[dict[str, Any]]:
     """Outgoing messages, newest first. Staff see the letters of cases they may see and their
     own digests."""
+    return outbox_page(rt, actor, None, 0, case, status).items
+
+
+def outbox_page(
+    rt: Runtime,
+    actor: Actor,
+    limit: int | None,
+    offset: int = 0,
+    case: str | None = None,
+    status: str | None = None,
+) -> Page:
+    """The outbox (as :func:`outbox`) from ``offset``, at most ``limit`` messages."""
     authorise(actor, Action.READ_OUTBOX)
     if status is not None and status not in {s.value for s in Status}:
         raise Invalid(f"--status: {status!r} is not one of {', '.join(s.value for s in Status)}")
@@ -66,11 +112,13 @@ def outbox(
         seen = OutboxMessage.case_id.is_not(None) & visible_cases(actor)
         query = query.where(seen | mine) if actor.kind is Kind.STAFF else query.where(seen)
     if case is not None:
-        query = query.where(Case.ref == case)
+        query = query.where(Case.ref == case if _may_be_a_ref(case) else false())
     if status is not None:
         query = query.where(OutboxMessage.status == status)
+    paged = query.order_by(OutboxMessage.id.desc()).offset(offset).limit(limit)
     with rt.reading() as uow:
-        return [
+        total = uow.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        items = [
             {
                 "id": m.id,
                 "case": ref,
@@ -84,5 +132,6 @@ def outbox(
                 "sent": m.sent_at.isoformat() if m.sent_at else None,
                 "last_error": m.last_error,
             }
-            for m, ref in uow.session.execute(query.order_by(OutboxMessage.id.desc()))
+            for m, ref in uow.session.execute(paged)
         ]
+    return Page(items, total, limit, offset)

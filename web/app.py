@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.runtime import Runtime
-from web import ops
+from web import api, errors, ops
 from web.headers import SecurityHeaders
 
 
@@ -22,5 +22,7 @@ def create_app(rt: Runtime) -> FastAPI:
     )
     app.state.runtime = rt
     app.include_router(ops.router)
+    app.include_router(api.router)
+    errors.install(app)
     app.add_middleware(SecurityHeaders, strict_transport=rt.settings.secure_cookies)
     return app

@@ -45,12 +45,25 @@ PARKED_AT_MOST = timedelta(days=30)
 
 
 @dataclass
+class LineResult:
+    """What became of one line, for callers that answer event by event (the HTTP API)."""
+
+    line: int
+    id: str | None  # the event's id, or the id it claimed; None when the line named none
+    status: str  # accepted | duplicate | rejected
+    reason: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    row: int | None = None  # the received_events row that keeps it (none for a duplicate)
+
+
+@dataclass
 class ImportReport:
     accepted: int = 0
     duplicates: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     retried_accepted: int = 0
+    results: list[LineResult] = field(default_factory=list)  # in the order of the lines
 
     @property
     def ok(self) -> bool:
@@ -143,7 +156,7 @@ def _import_one(
         return
 
     if previous is not None:
-        report.duplicates.append(_duplicate_note(line_no, event.id, previous))
+        _duplicate(report, line_no, event.id, previous)
         return
     row.event_id, row.status, row.accepted_at = event.id, ReceivedStatus.ACCEPTED.value, now
     try:
@@ -154,6 +167,8 @@ def _import_one(
             warned = intake_warnings.check(session, case, event, row.id)
         report.accepted += 1
         report.warnings += [f"line {line_no}: {w}" for w in warned]
+        accepted = LineResult(line_no, event.id, ReceivedStatus.ACCEPTED.value, None, warned, row.id)
+        report.results.append(accepted)
     except EventRejected as exc:
         exc.line = line_no
         _store_rejection(session, _fresh(row), exc, rejected_rows, report)
@@ -162,7 +177,7 @@ def _import_one(
         previous = session.scalar(select(ReceivedEvent).where(ReceivedEvent.event_id == event.id))
         if previous is None:
             raise
-        report.duplicates.append(_duplicate_note(line_no, event.id, previous))
+        _duplicate(report, line_no, event.id, previous)
 
 
 # Events caseloop records for itself (a letter that failed); a case system may not send them.
@@ -218,6 +233,18 @@ def _store_rejection(
     session.flush()
     ids.append(row.id)
     report.rejected.append(exc.reason)
+    report.results.append(
+        LineResult(row.line_no, row.claimed_id, ReceivedStatus.REJECTED.value, exc.reason, row=row.id)
+    )
+
+
+def _duplicate(report: ImportReport, line_no: int, event_id: str, previous: ReceivedEvent) -> None:
+    note = _duplicate_note(line_no, event_id, previous)
+    report.duplicates.append(note)
+    report.results.append(LineResult(line_no, event_id, DUPLICATE, note))
+
+
+DUPLICATE = "duplicate"  # a result, not a ReceivedStatus: a duplicate line is not stored again
 
 
 def _duplicate_note(line_no: int, event_id: str, previous: ReceivedEvent) -> str:
