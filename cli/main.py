@@ -6,10 +6,10 @@ registers their commands on it.
 
 from __future__ import annotations
 
-from cli import engine_cli, letters_cli, processes, staff_outbox
+from cli import engine_cli, letters_cli, processes, staff_outbox, users_cli
 from cli.app import app
 
-__all__ = ["app", "engine_cli", "letters_cli", "processes", "run", "staff_outbox"]
+__all__ = ["app", "engine_cli", "letters_cli", "processes", "run", "staff_outbox", "users_cli"]
 
 
 def run() -> None:

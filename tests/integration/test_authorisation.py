@@ -2,9 +2,9 @@
 CLI, on SQLite and PostgreSQL.
 
 A member of staff sees the cases allocated to them and those of their team, a service manager
-those of the teams they manage (restricted cases and admin-only logins: tests/integration/test_access.py); a system with an API token what its scopes and teams allow; caseloop itself
-everything. A case an actor may not see gets, word for word, the answer given for a case that
-does not exist.
+those of the teams they manage (restricted cases and admin-only logins: test_access.py); a
+system with an API token what its scopes and teams allow; caseloop itself everything. A case
+an actor may not see gets, word for word, the answer given for a case that does not exist.
 """
 
 from __future__ import annotations
