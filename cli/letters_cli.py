@@ -37,6 +37,8 @@ def outbox_show(
 ) -> None:
     """A message as its recipient got it (the copy kept when it was sent, checked against its
     hash), or, not yet sent, as they would get it (rendered now, without sending it)."""
+    if fmt == "pdf" and output is None:  # refused before the view is recorded: nobody saw it
+        raise CaseloopError("a PDF needs --output FILE")
     with cli_context(ctx).runtime() as rt:
         shown = show_message(rt, actor_for(rt, as_staff), outbox_id, _format(fmt))
     typer.echo(shown.summary, err=True)

@@ -6,10 +6,10 @@ registers their commands on it.
 
 from __future__ import annotations
 
-from cli import engine_cli, letters_cli, processes, staff_outbox, tokens_cli
+from cli import engine_cli, letters_cli, processes, staff_outbox, tokens_cli, users_cli
 from cli.app import app
 
-__all__ = ["app", "engine_cli", "letters_cli", "processes", "run", "staff_outbox", "tokens_cli"]
+__all__ = ["app", "engine_cli", "letters_cli", "processes", "run", "staff_outbox", "tokens_cli", "users_cli"]
 
 
 def run() -> None:

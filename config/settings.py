@@ -92,6 +92,13 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str = Field(
         default="127.0.0.1", description="Proxies whose X-Forwarded-* headers uvicorn trusts."
     )
+    # "fast" exists so tests do not spend a second per login; production refuses it.
+    password_hashing: Literal["standard", "fast"] = Field(
+        default="standard", description="argon2 cost: standard (recommended parameters) or fast (tests)."
+    )
+    login_window_minutes: int = Field(default=15, ge=1, le=24 * 60, description="Login rate-limit window.")
+    login_failures_per_account: int = Field(default=5, ge=1, description="Failed logins per staff id.")
+    login_failures_per_address: int = Field(default=20, ge=1, description="Failed logins per address.")
 
     @field_validator("timezone")
     @classmethod
@@ -114,6 +121,7 @@ class Settings(BaseSettings):
                     ("CASELOOP_SMTP_URL", bool(self.smtp_url)),
                     ("CASELOOP_SECRET_KEY (32 characters or more)", self._strong_secret),
                     ("CASELOOP_COOKIE_SECURE not false", self.cookie_secure is not False),
+                    ("CASELOOP_PASSWORD_HASHING standard", self.password_hashing == "standard"),
                 )
                 if not ok
             ]

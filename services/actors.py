@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from workflow.errors import Forbidden
@@ -36,6 +37,9 @@ class Actor:
     # The teams this member of staff manages (a service manager) or a token is limited to.
     teams: frozenset[str] = field(default_factory=frozenset)
     scopes: frozenset[Scope] = field(default_factory=frozenset)
+    # A login that may manage users and tokens. An admin-only login has no role and no team, so
+    # it reads no case (see services.access).
+    admin: bool = False
 
     @property
     def name(self) -> str:
@@ -59,4 +63,16 @@ def staff_member(session: Session, staff_id: str, today: date) -> Actor:
     if not person.present_on(today):
         left = f" on {person.left_on.isoformat()}" if person.left_on else ""
         raise Forbidden(f"{staff_id} has left{left}: their access has ended")
-    return Actor(Kind.STAFF, person.id, role=Role(person.role), team=person.team)
+    role = Role(person.role)
+    teams = managed_teams(session, person) if role is Role.SERVICE_MANAGER else frozenset()
+    return Actor(Kind.STAFF, person.id, role=role, team=person.team, teams=teams)
+
+
+def managed_teams(session: Session, manager: Staff) -> frozenset[str]:
+    """A service manager's teams, from the staff directory: their own, and each team whose team
+    manager reports to them. A team manager who has left still counts, so their team is not
+    left without a service manager who sees it."""
+    reports = session.scalars(
+        select(Staff.team).where(Staff.manager_id == manager.id, Staff.role == Role.TEAM_MANAGER.value)
+    )
+    return frozenset({manager.team, *reports})

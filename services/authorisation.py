@@ -1,22 +1,31 @@
 """The one place that answers "may this actor do this to this case?". Every use case asks it.
 
 - caseloop itself may do anything;
-- a member of staff may see, and review the letters of, a case allocated to them, a case of their
-  own team, and (a service manager) any case;
+- a social worker sees the cases allocated to them and (unless restricted) their team's: the
+  front door works as a team, and a duty worker acts on cases not yet allocated;
+- a team manager sees those allocated to them and their team's; a service manager those
+  allocated to them and those of the teams they manage (their own team and each team whose team
+  manager reports to them: ``Actor.teams``, from the staff directory);
+- an admin-only login (no role) manages users and tokens and reads no case at all;
 - a system with an API token may do what its scopes allow, on the teams it is limited to (all,
-  when it names none).
+  when it names none);
+- a case flagged ``restricted`` is seen only by its allocated worker and its team and service
+  managers: not by the rest of the team, and never by a token.
 
 A case the actor may not see gets :class:`NotFound`, word for word as for a case that does not
-exist: no answer tells an actor that a case it may not see is there.
+exist: no answer tells an actor that a case it may not see is there. ``may_see`` (one case in
+hand) and ``visible_cases`` (the same rule in SQL, for lists and counts) must always agree; the
+integration tests check them against each other.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, false, or_, true
+from sqlalchemy import ColumnElement, String, and_, cast, false, not_, or_, true
 
 from services.actors import Actor, Kind, Scope
+from workflow.census import Flag
 from workflow.errors import Forbidden
 from workflow.model import Case
 from workflow.staff import Role
@@ -33,6 +42,7 @@ class Action(StrEnum):
     REVIEW_LETTER = "approve or reject a letter"
     ACKNOWLEDGE_REMINDER = "acknowledge a reminder"
     RECORD_DUTY = "record a duty done by hand"
+    MANAGE_USERS = "manage logins"
     MANAGE_TOKENS = "make, list or revoke API tokens"
 
 
@@ -51,6 +61,7 @@ _STAFF_ACTIONS = frozenset(
         Action.RECORD_DUTY,
     }
 )
+_ADMIN_ACTIONS = frozenset({Action.MANAGE_USERS, Action.MANAGE_TOKENS})
 
 
 def authorise(actor: Actor, action: Action) -> None:
@@ -62,8 +73,18 @@ def authorise(actor: Actor, action: Action) -> None:
         if scope is None or scope not in actor.scopes:
             raise Forbidden(f"{actor.id} may not {action}" + (f" (needs scope {scope})" if scope else ""))
         return
+    if action in _ADMIN_ACTIONS and actor.admin:
+        return
     if action not in _STAFF_ACTIONS:
         raise Forbidden(f"{actor.id} may not {action}")
+    if actor.role is None:
+        # Refused outright (not an empty list): the login can never read a case, so saying so
+        # tells nothing about any one case.
+        raise Forbidden(f"{actor.id} is an admin-only login: it may not {action}")
+
+
+def is_restricted(case: Case) -> bool:
+    return Flag.RESTRICTED.value in (case.flags or [])
 
 
 def may_see(actor: Actor, case: Case) -> bool:
@@ -71,21 +92,41 @@ def may_see(actor: Actor, case: Case) -> bool:
     if actor.kind is Kind.SYSTEM:
         return True
     if actor.kind is Kind.CLIENT:
-        return not actor.teams or case.team in actor.teams
-    if actor.role is Role.SERVICE_MANAGER:
+        return not is_restricted(case) and (not actor.teams or case.team in actor.teams)
+    if actor.role is None:
+        return False
+    if case.worker == actor.id:
         return True
-    return case.worker == actor.id or case.team == actor.team
+    if actor.role is Role.TEAM_MANAGER:
+        return case.team == actor.team
+    if actor.role is Role.SERVICE_MANAGER:
+        return case.team in actor.teams
+    return case.team == actor.team and not is_restricted(case)
+
+
+def _restricted_sql() -> ColumnElement[bool]:
+    # Flags are a JSON list of known words; the quoted word cannot match inside another flag.
+    # LIKE on the JSON's text works alike on SQLite and PostgreSQL (no JSON operators needed).
+    return cast(Case.flags, String).like(f'%"{Flag.RESTRICTED.value}"%')
 
 
 def visible_cases(actor: Actor) -> ColumnElement[bool]:
     """The same rule as :func:`may_see`, as a SQL condition on ``cases`` for lists and counts."""
-    if actor.kind is Kind.SYSTEM or actor.role is Role.SERVICE_MANAGER:
+    if actor.kind is Kind.SYSTEM:
         return true()
     if actor.kind is Kind.CLIENT:
-        return Case.team.in_(sorted(actor.teams)) if actor.teams else true()
+        unrestricted = not_(_restricted_sql())
+        return and_(Case.team.in_(sorted(actor.teams)), unrestricted) if actor.teams else unrestricted
+    if actor.role is None or not actor.id:
+        return false()
+    allocated = Case.worker == actor.id
+    if actor.role is Role.TEAM_MANAGER and actor.team is not None:
+        return or_(allocated, Case.team == actor.team)
+    if actor.role is Role.SERVICE_MANAGER:
+        return or_(allocated, Case.team.in_(sorted(actor.teams))) if actor.teams else allocated
     if actor.team is None:
-        return Case.worker == actor.id if actor.id else false()
-    return or_(Case.worker == actor.id, Case.team == actor.team)
+        return allocated
+    return or_(allocated, and_(Case.team == actor.team, not_(_restricted_sql())))
 
 
 def require_staff(actor: Actor, action: Action) -> None:

@@ -20,7 +20,7 @@ from letters.letters_renderer import LetterOrder
 from messaging.archive import stored
 from messaging.compose import order_of
 from messaging.lifecycle import move
-from messaging.outbox import OutboxMessage, Status
+from messaging.outbox import OutboxAudit, OutboxMessage, Status
 from services.actors import Actor, Kind
 from services.authorisation import Action, authorise, may_see, require_staff
 from services.runtime import Runtime
@@ -129,9 +129,14 @@ def show_message(rt: Runtime, actor: Actor, outbox_id: int, fmt: Format) -> Show
 
     Once an attempt has handed it over (sent, or unknown) it is the copy kept at that moment,
     checked against its SHA-256; a copy that fails the check is reported, never replaced by a
-    fresh rendering. Before that, it is rendered now, without sending or recording anything.
+    fresh rendering. Before that, it is rendered now, without sending anything.
+
+    Every view is recorded (an ``outbox_audit`` row ``viewed``, with who and in what form) before
+    the content is handed back: a letter nobody may read without it being known.
     """
     authorise(actor, Action.READ_OUTBOX)
+    # Rendered in a reading unit of work (a PDF takes a while, and must not hold the write lock),
+    # then the view recorded in a short writing one; if that fails, nothing is shown.
     with rt.reading() as uow:
         row, _ = message_for(uow.session, actor, outbox_id)
         as_sent = row.status in (Status.SENT, Status.UNKNOWN) or row.sent_at is not None
@@ -153,6 +158,10 @@ def show_message(rt: Runtime, actor: Actor, outbox_id: int, fmt: Format) -> Show
             f"outbox {row.id}: {row.kind} to {row.recipient_role} {row.recipient} by "
             f"{row.channel}, {row.status}" + (f" ({reasons})" if reasons else "") + how
         )
+    with rt.writing() as uow:
+        uow.session.add(OutboxAudit(outbox_id=outbox_id, action="viewed", by=actor.name, at=rt.clock(),
+                                    note=f"as {fmt}"))
+        uow.commit()
     return Shown(summary, content)
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.runtime import Runtime
-from web import api, errors, ops
+from web import api, errors, login, ops
 from web.headers import SecurityHeaders
+from web.sessions import Sessions, signer_for
 
 
 def create_app(rt: Runtime) -> FastAPI:
@@ -21,8 +22,12 @@ def create_app(rt: Runtime) -> FastAPI:
         redoc_url=None,
     )
     app.state.runtime = rt
+    app.state.signer = signer_for(rt)
     app.include_router(ops.router)
     app.include_router(api.router)
+    app.include_router(login.router)
     errors.install(app)
+    # Added before the headers, so it runs inside them: its refusals carry the headers too.
+    app.add_middleware(Sessions, runtime=rt, signer=app.state.signer)
     app.add_middleware(SecurityHeaders, strict_transport=rt.settings.secure_cookies)
     return app

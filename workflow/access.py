@@ -26,6 +26,9 @@ class User(Base):
     staff_id: Mapped[str] = mapped_column(ForeignKey("staff.id"), primary_key=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # False for an admin-only login: it manages users and tokens and reads no case at all, whatever
+    # the staff directory says of its role.
+    reads_cases: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -119,7 +119,10 @@ def test_outbox_show_renders_each_format_and_sends_nothing(cli: Cli, rt: Runtime
     shown_row = after[closing]
     assert (shown_row.status, shown_row.attempts, shown_row.template_version) == ("held", 0, None)
     assert (after[queued].status, after[queued].attempts, after[queued].dispatched_at) == ("queued", 0, None)
-    assert audit_of(rt, closing) == [("held", "caseloop", DA_HOLD)] and audit_of(rt, queued) == []
+    # Showing changes no status, but every view is recorded, with who and in what form (issue 9).
+    assert audit_of(rt, closing) == [("held", "caseloop", DA_HOLD), ("viewed", "caseloop", "as text"),
+                                     ("viewed", "caseloop", "as html"), ("viewed", "caseloop", "as pdf")]
+    assert audit_of(rt, queued) == [("viewed", "caseloop", "as text")]
     assert not (cli.var / "print").exists() and not (cli.var / "outbox").exists()
 
 

@@ -2,9 +2,9 @@
 CLI, on SQLite and PostgreSQL.
 
 A member of staff sees the cases allocated to them and those of their team, a service manager
-every case; a system with an API token what its scopes and teams allow; caseloop itself
-everything. A case an actor may not see gets, word for word, the answer given for a case that
-does not exist.
+those of the teams they manage (restricted cases and admin-only logins: test_access.py); a
+system with an API token what its scopes and teams allow; caseloop itself everything. A case
+an actor may not see gets, word for word, the answer given for a case that does not exist.
 """
 
 from __future__ import annotations
@@ -51,15 +51,16 @@ DUTY = "referrer_acknowledgement"
 ALL_SCOPES = {Scope.CASES_READ, Scope.OUTBOX_READ, Scope.EVENTS_WRITE}
 
 # Who may see which case. C1 is front-door's, allocated to W1; C2 is east's, also allocated to
-# W1 (so W1 sees it by allocation, not by team).
+# W1 (so W1 sees it by allocation, not by team). A service manager sees the teams they manage
+# (issue 9: no longer every case): SM1 front-door, SM9 east.
 SEES: dict[str, set[str]] = {
     "W1": {"C1", "C2"},
     "W2": {"C1"},
     "TM1": {"C1"},
-    "SM1": {"C1", "C2"},
+    "SM1": {"C1"},
     "X1": {"C2"},
     "TM9": {"C2"},
-    "SM9": {"C1", "C2"},
+    "SM9": {"C2"},
 }
 CLIENTS: dict[str, tuple[Actor, set[str]]] = {
     "cms": (client("cms", ALL_SCOPES), {"C1", "C2"}),
@@ -184,7 +185,7 @@ def test_a_case_an_actor_may_not_see_is_answered_as_one_that_does_not_exist(rt: 
             # Lists: the case's messages and clocks are simply absent, as for no case at all.
             assert queries.outbox(rt, actor, ref) == queries.outbox(rt, actor, MISSING_CASE) == []
             assert ref not in {r["case"] for r in queries.overdue(rt, actor, None, LATER)}
-    assert checked == 27  # W2, TM1, X1 and TM9: 6 answers each; east-app: 3
+    assert checked == 39  # W2, TM1, SM1, X1, TM9 and SM9: 6 answers each; east-app: 3
     # Nothing was changed by any refusal.
     assert all(m.status == "held" for ref in ("C1", "C2") for m in letters_of(rt, ref))
 
@@ -195,9 +196,9 @@ def test_those_who_may_see_a_case_may_act_on_it(rt: Runtime) -> None:
     assert show_message(rt, identify(rt, "TM9"), c2, "text").summary.startswith(f"outbox {c2}:")
     approve_letter(rt, identify(rt, "W1"), c2, "allocated to me", NOW)  # by allocation, not team
     with pytest.raises(Conflict) as refused:
-        reject_letter(rt, identify(rt, "SM1"), c2, "too late", NOW)
+        reject_letter(rt, identify(rt, "SM9"), c2, "too late", NOW)
     assert str(refused.value) == f"outbox {c2} is queued, not held: only held letters are reviewed"
-    assert record_duty_done(rt, identify(rt, "SM9"), "C1", DUTY, NOW) is True
+    assert record_duty_done(rt, identify(rt, "SM1"), "C1", DUTY, NOW) is True
 
 
 # -- clients and their scopes ------------------------------------------------------------------
@@ -265,7 +266,7 @@ def refusal(result: Result, name: str) -> tuple[int, str, str]:
 def test_the_cli_answers_an_unseen_case_as_one_that_does_not_exist(rt: Runtime, tmp_path: Path) -> None:
     cli = Cli(rt, tmp_path)
     c1, nowhere = held(rt, "C1"), missing_outbox_id(rt)
-    for staff in ("X1", "TM9"):
+    for staff in ("X1", "TM9", "SM9"):
         by_case = [
             ["case", "show", "{}", "--as", staff],
             ["templates", "preview", TEMPLATE, "--case", "{}", "--as", staff],

@@ -63,6 +63,7 @@ def test_production_starts_with_its_services() -> None:
         ({"secret_key": None}, "CASELOOP_SECRET_KEY (32 characters or more)"),
         ({"secret_key": "short"}, "CASELOOP_SECRET_KEY (32 characters or more)"),
         ({"cookie_secure": False}, "CASELOOP_COOKIE_SECURE not false"),
+        ({"password_hashing": "fast"}, "CASELOOP_PASSWORD_HASHING standard"),
     ],
 )
 def test_production_refuses_a_weak_secret_or_insecure_cookies(change: dict[str, object], named: str) -> None:
