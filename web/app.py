@@ -8,8 +8,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.runtime import Runtime
-from web import ops
+from web import notify_callback, ops
 from web.headers import SecurityHeaders
+from web.metrics import HttpMetrics, Metrics
 
 
 def create_app(rt: Runtime) -> FastAPI:
@@ -21,6 +22,9 @@ def create_app(rt: Runtime) -> FastAPI:
         redoc_url=None,
     )
     app.state.runtime = rt
+    app.state.metrics = Metrics(rt)
     app.include_router(ops.router)
+    app.include_router(notify_callback.router)
+    app.add_middleware(HttpMetrics, metrics=app.state.metrics)
     app.add_middleware(SecurityHeaders, strict_transport=rt.settings.secure_cookies)
     return app
