@@ -10,6 +10,8 @@ from services.actors import Actor
 from services.authorisation import Action, authorise
 from services.runtime import Runtime
 
+__all__ = ["Receipt", "ReceiptOutcome", "record_receipt"]
+
 log = logging.getLogger(__name__)
 
 

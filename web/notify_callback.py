@@ -16,9 +16,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
-from messaging.receipts import Receipt
 from services.actors import Actor, Kind
-from services.receipts import record_receipt
+from services.receipts import Receipt, record_receipt
 from services.runtime import Runtime
 
 router = APIRouter(tags=["GOV.UK Notify"])
