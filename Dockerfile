@@ -11,6 +11,9 @@ COPY workflow ./workflow
 COPY config ./config
 COPY tasks ./tasks
 COPY letters ./letters
+COPY messaging ./messaging
+COPY services ./services
+COPY web ./web
 COPY cli ./cli
 COPY migrations ./migrations
 RUN pip install --no-cache-dir . && useradd --create-home caseloop \

@@ -1,9 +1,14 @@
-"""Long-running processes: the Celery worker, the beat, and both together for one machine."""
+"""Long-running processes: the Celery worker, the beat, the web, and all three together for one
+machine (``caseloop run``)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import subprocess
+import sys
+import threading
 from typing import Annotated
 
 import typer
@@ -13,6 +18,9 @@ from cli.app import app, cli_context
 from config.celery import make_celery
 from config.queues import QUEUES, SWEEP_TASK
 from config.settings import get_settings
+
+log = logging.getLogger(__name__)
+WEB_GRACE_SECONDS = 10.0  # for the web to finish the requests in flight when caseloop run stops
 
 
 def _worker_args(concurrency: int | None, beat: bool) -> list[str]:
@@ -69,11 +77,48 @@ def web(
         serve(rt, host, port)
 
 
+def _start_web(host: str, port: int) -> subprocess.Popen[bytes]:
+    """``caseloop web`` as a process of its own: the worker's pool forks, and a fork must not
+    carry a running server's threads and sockets into every child."""
+    return subprocess.Popen([sys.executable, "-m", "cli.main", "web", "--host", host, "--port", str(port)])
+
+
+def _watch_web(web: subprocess.Popen[bytes], stopping: threading.Event) -> None:
+    """Say so if the web stops by itself: the worker and the beat go on (letters matter more)."""
+    code = web.wait()
+    if not stopping.is_set():
+        log.error("caseloop run: the web server exited with status %s; the worker and beat go on", code)
+
+
+def _stop_web(web: subprocess.Popen[bytes], stopping: threading.Event) -> None:
+    stopping.set()
+    if web.poll() is None:
+        web.terminate()  # uvicorn's graceful shutdown: requests in flight are answered
+        try:
+            web.wait(timeout=WEB_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            web.kill()
+            web.wait()
+
+
 @app.command("run")
 def run_all(
     concurrency: Annotated[int | None, typer.Option(help="Processes sending at once.")] = None,
+    host: Annotated[str, typer.Option(help="The address the web listens on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="The port the web listens on.", min=1, max=65535)] = 8000,
+    web: Annotated[bool, typer.Option(help="Serve the web beside the worker and the beat.")] = True,
 ) -> None:
-    """Run a worker and the beat in one process: the engine on one machine."""
-    celery = make_celery(get_settings())
+    """Run a worker and the beat in one process, and the web beside them: the engine on one machine.
+    Stopping it (Ctrl-C, SIGTERM) stops all three."""
+    settings = get_settings()  # before anything starts: bad settings stop all three at once
+    celery = make_celery(settings)
     _sweep_now(celery)
-    celery.worker_main(_worker_args(concurrency, beat=True))
+    server = _start_web(host, port) if web else None
+    stopping = threading.Event()
+    if server is not None:
+        threading.Thread(target=_watch_web, args=(server, stopping), name="web-watch", daemon=True).start()
+    try:
+        celery.worker_main(_worker_args(concurrency, beat=True))
+    finally:
+        if server is not None:
+            _stop_web(server, stopping)

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from workflow.errors import CaseloopError
+from workflow.private_files import private_dir
 
 # PDF/UA-1: tagged structure, document title and language, for screen readers.
 ACCESSIBLE_VARIANT = "pdf/ua-1"
@@ -94,7 +95,7 @@ def _weasyprint(html: str, assets: Path | None) -> bytes:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)  # the cache holds letters as sent; mkstemp makes each file 0600
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -143,7 +144,7 @@ class DigestRenderer:
             "case": case.ref,
             "team": case.team,
             "allocation": allocation(case, people, today),
-            "link": f"{self.base_url}/cases/{case.ref}",
+            "link": f"{self.base_url}/cases/{quote(case.ref, safe='')}",
             "fallback": None,
             "deadlines": [],
         }

@@ -61,6 +61,7 @@ class OutboxMessage(Base):
     __table_args__ = (
         Index("ix_outbox_status_next", "status", "next_attempt_at"),
         Index("ix_outbox_duty", "case_id", "duty", "source_event"),
+        Index("ix_outbox_sending_started", "sending_started_at"),  # readiness: the latest attempt
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -104,12 +105,34 @@ def _record(db: Database, outbox_id: int, status: str, now: datetime) -> bool:
     """Keep ``status`` on the row; True if it turned the message failed."""
     with db.transaction() as session:
         row = session.get(OutboxMessage, outbox_id, with_for_update=True)
-        if row is None or row.status != Status.SENT:
-            return False  # settled meanwhile (a person, or another read): a final status stays
-        row.payload = {**row.payload, "delivery_status": status, "status_checked_at": now.isoformat()}
-        if status not in FAILED:
+        if row is None:
             return False
-        row.last_error = f"the provider reported: {status}"
-        move(session, row, Status.FAILED, by=SYSTEM, at=now, note=row.last_error)
-    log.warning("outbox %s: the provider reported %s", outbox_id, status)
-    return True
+        return apply_status(session, row, status, now) is Applied.FAILED
+
+
+class Applied(StrEnum):
+    """What a provider's status did to a message."""
+
+    IGNORED = "ignored"  # the message or its delivery status was settled already: it stays
+    RECORDED = "recorded"  # kept on the row
+    FAILED = "failed"  # kept, and the message failed (its case's worker gets a task)
+
+
+def is_final(status: str | None) -> bool:
+    return status in FINAL_GOOD or status in FAILED
+
+
+def apply_status(session: Session, row: OutboxMessage, status: str, now: datetime) -> Applied:
+    """Apply a provider's ``status`` to ``row`` (locked by the caller), however it was learnt:
+    read by polling or posted to us in a receipt. A final status is never left: a message no
+    longer ``sent`` (failed, or settled by a person) stays as it is, and a delivery status
+    already final (``delivered``) is not overwritten by a late ``sending``."""
+    if row.status != Status.SENT or is_final(row.payload.get("delivery_status")):
+        return Applied.IGNORED
+    row.payload = {**row.payload, "delivery_status": status, "status_checked_at": now.isoformat()}
+    if status not in FAILED:
+        return Applied.RECORDED
+    row.last_error = f"the provider reported: {status}"
+    move(session, row, Status.FAILED, by=SYSTEM, at=now, note=row.last_error)
+    log.warning("outbox %s: the provider reported %s", row.id, status)
+    return Applied.FAILED

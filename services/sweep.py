@@ -18,6 +18,7 @@ row created has a unique key besides.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,7 +32,7 @@ from messaging.relay import DeliveryOutcome
 from services.actors import Actor
 from services.authorisation import Action, authorise
 from services.runtime import Runtime
-from workflow import clocks
+from workflow import clocks, heartbeats
 from workflow.reminders import PlanReport, in_office_hours, plan_day
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,7 @@ def sweep(rt: Runtime, actor: Actor, now: datetime, dispatch: Dispatch | None = 
     """One pass: each step in its own short transaction. Returns the ids of the work to hand out
     (claimed for delivery in this process unless ``dispatch`` says otherwise)."""
     authorise(actor, Action.RUN_SWEEP)
+    started = time.monotonic()
     dispatch = dispatch or in_process(rt, now)
     ticked = update_clocks(rt, actor, now)
     report = SweepReport(recalculated=ticked.recalculated, breached=ticked.breached)
@@ -157,6 +159,10 @@ def sweep(rt: Runtime, actor: Actor, now: datetime, dispatch: Dispatch | None = 
         uow.commit()
     with rt.writing() as uow:
         report.to_read = status_reads.claim_status_reads(uow.session, rt.channels, now)
+        uow.commit()
+    with rt.writing() as uow:
+        # Readiness and metrics read this: a beat that stopped shows as a sweep growing old.
+        heartbeats.beat(uow.session, heartbeats.SWEEP, rt.clock(), time.monotonic() - started)
         uow.commit()
     return report
 

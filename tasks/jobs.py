@@ -11,6 +11,8 @@ that ever cross the broker are outbox row ids.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from celery import Celery, Task, shared_task
 from kombu.exceptions import ChannelError
@@ -21,6 +23,23 @@ from services.actors import SYSTEM
 from tasks import runtime
 
 log = logging.getLogger(__name__)
+
+
+class TaskFailed(Exception):
+    """What a task raises instead of an error that escaped a service. Celery logs a failed
+    task's exception text and traceback, and that text can quote a recipient's address (a
+    provider's refusal, a library's message); this names the error's type and the ids only.
+    The row's ``last_error`` keeps the detail, where the worker who reads it may see it."""
+
+
+@contextmanager
+def _reported(what: str) -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        log.error("%s failed (%s)", what, type(exc).__name__)
+        # No chaining: Celery would print the original's text with the traceback.
+        raise TaskFailed(f"{what} failed ({type(exc).__name__})") from None
 
 
 def _waiting_deliveries(app: Celery) -> int | None:
@@ -41,6 +60,11 @@ def _waiting_deliveries(app: Celery) -> int | None:
 
 @shared_task(name=SWEEP_TASK, bind=True)  # type: ignore[untyped-decorator]
 def sweep(self: Task) -> None:
+    with _reported("sweep"):
+        _sweep(self)
+
+
+def _sweep(self: Task) -> None:
     rt = runtime.current()
     now = rt.clock()
     dispatch = sweeping.to_broker(rt, now, _waiting_deliveries(self.app))
@@ -58,20 +82,27 @@ def sweep(self: Task) -> None:
 @shared_task(name=DELIVER_TASK)  # type: ignore[untyped-decorator]
 def deliver(outbox_id: int) -> None:
     rt = runtime.current()
-    outcome = sweeping.deliver(rt, SYSTEM, int(outbox_id))
+    with _reported(f"deliver outbox {int(outbox_id)}"):
+        outcome = sweeping.deliver(rt, SYSTEM, int(outbox_id))
     log.info("deliver outbox %s: %s", outbox_id, outcome)
     # This slot is free: hand out the next due message, if the broker has room for it.
-    for next_id in sweeping.refill(rt, SYSTEM, rt.clock()):
+    with _reported("refill after a delivery"):
+        claimed = sweeping.refill(rt, SYSTEM, rt.clock())
+    for next_id in claimed:
         deliver.delay(next_id)
 
 
 @shared_task(name=CONFIRM_TASK)  # type: ignore[untyped-decorator]
 def confirm(outbox_ids: list[int]) -> None:
     rt = runtime.current()
-    log.info("confirm: %s", sweeping.confirm(rt, SYSTEM, [int(i) for i in outbox_ids], rt.clock()))
+    ids = [int(i) for i in outbox_ids]
+    with _reported(f"confirm outbox {', '.join(map(str, ids))}"):
+        log.info("confirm: %s", sweeping.confirm(rt, SYSTEM, ids, rt.clock()))
 
 
 @shared_task(name=READ_STATUSES_TASK)  # type: ignore[untyped-decorator]
 def read_statuses(outbox_ids: list[int]) -> None:
     rt = runtime.current()
-    log.info("statuses: %s", sweeping.read_statuses(rt, SYSTEM, [int(i) for i in outbox_ids], rt.clock()))
+    ids = [int(i) for i in outbox_ids]
+    with _reported(f"read statuses of outbox {', '.join(map(str, ids))}"):
+        log.info("statuses: %s", sweeping.read_statuses(rt, SYSTEM, ids, rt.clock()))

@@ -8,8 +8,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.runtime import Runtime
-from web import api, errors, login, ops
+from web import api, errors, login, notify_callback, ops
 from web.headers import SecurityHeaders
+from web.metrics import HttpMetrics, Metrics
 from web.sessions import Sessions, signer_for
 
 
@@ -23,11 +24,14 @@ def create_app(rt: Runtime) -> FastAPI:
     )
     app.state.runtime = rt
     app.state.signer = signer_for(rt)
+    app.state.metrics = Metrics(rt)
     app.include_router(ops.router)
     app.include_router(api.router)
+    app.include_router(notify_callback.router)
     app.include_router(login.router)
     errors.install(app)
-    # Added before the headers, so it runs inside them: its refusals carry the headers too.
+    # Added before the headers, so they run inside them: their refusals carry the headers too.
     app.add_middleware(Sessions, runtime=rt, signer=app.state.signer)
+    app.add_middleware(HttpMetrics, metrics=app.state.metrics)
     app.add_middleware(SecurityHeaders, strict_transport=rt.settings.secure_cookies)
     return app

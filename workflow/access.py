@@ -94,3 +94,6 @@ class NotifyReceipt(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     applied: Mapped[bool] = mapped_column(Boolean, default=False)
     attempt: Mapped[int] = mapped_column(Integer, default=1)
+
+    # One row per notification and status: a retried receipt counts ``attempt`` up instead.
+    __table_args__ = (Index("ux_notify_receipts_id_status", "notify_id", "status", unique=True),)

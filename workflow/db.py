@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, create_engine, event
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import Dialect, ExceptionContext, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from workflow.private_files import create_private, private_dir
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY = "caseloop_read_only"  # the execution option that marks a reading transaction
@@ -49,11 +51,19 @@ class Base(DeclarativeBase):
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url`` with caseloop's connection rules applied."""
+    """An engine for ``url`` with caseloop's connection rules applied.
+
+    Errors never quote the values of a statement (``hide_parameters``): they are a child's name,
+    an address, and error text ends up in logs and on terminals.
+    """
     parsed = make_url(url)
+    kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            database = Path(parsed.database)
+            private_dir(database.parent)
+            # SQLite creates its -wal and -shm files with the database file's mode.
+            create_private(database)
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
         _sqlite_rules(engine)
         return engine
@@ -86,6 +96,21 @@ def _sqlite_rules(engine: Engine) -> None:
 
 
 def _postgres_rules(engine: Engine) -> None:
+    @event.listens_for(engine, "handle_error")
+    def _without_row_values(context: ExceptionContext) -> None:
+        # PostgreSQL's DETAIL line quotes the row ("Key (email)=(…) already exists", "Failing
+        # row contains (…)"). The error keeps it in ``orig.diag`` for code that needs it; its
+        # text, which is what gets printed and logged, keeps only the primary message.
+        original = context.original_exception
+        diag = getattr(original, "diag", None)
+        primary = getattr(diag, "message_primary", None)
+        wrapped = context.sqlalchemy_exception
+        if not primary or not getattr(diag, "message_detail", None) or wrapped is None:
+            return
+        original.args = (primary,)
+        name = f"{type(original).__module__}.{type(original).__name__}"
+        wrapped.args = (f"({name}) {primary}", *wrapped.args[1:])
+
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         if connection.get_execution_options().get(READ_ONLY):

@@ -21,6 +21,7 @@ from messaging.email import OUTBOX_ID_HEADER, OutgoingEmail
 from messaging.letter import OutgoingLetter
 from messaging.outbox import OutboxMessage
 from workflow.errors import CaseloopError
+from workflow.private_files import private_dir, write_private
 
 Handover = Callable[[], None]
 FINAL_REPLY_TIMEOUT = 600.0  # seconds: RFC 5321's "DATA termination" time-out
@@ -94,9 +95,9 @@ class FileChannel:
         target = self._path(f"outbox-{key}")
         data = _mime_bytes(email, self.sender)
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            private_dir(self.directory)
             temporary = target.with_suffix(".tmp")
-            temporary.write_bytes(data)
+            write_private(temporary, data)  # an email holds a name and an address: owner only
             on_handover()
             os.replace(temporary, target)
         except OSError as exc:

@@ -36,6 +36,7 @@ from messaging.channels import Handover, PermanentDeliveryError, RetryableDelive
 from messaging.email import OutgoingEmail
 from messaging.letter import OutgoingLetter
 from messaging.outbox import OutboxMessage
+from workflow.private_files import open_private, private_dir
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,8 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def _write_synced(path: Path, data: bytes) -> None:
-    with open(path, "wb") as out:
+    # Letters and batches carry names and addresses: readable by their owner only.
+    with os.fdopen(open_private(path), "wb") as out:
         out.write(data)
         out.flush()
         os.fsync(out.fileno())
@@ -90,7 +92,7 @@ class PrintChannel:
             raise PermanentDeliveryError("the print channel posts letters, not emails")
         target = self.directory / "pending" / f"{PREFIX}{_safe(item.key)}{SUFFIX}"
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(target.parent)
             _write_atomically(target, item.pdf, on_handover)
         except OSError as exc:
             raise RetryableDeliveryError(f"cannot write to the print folder: {exc.strerror}") from exc
@@ -148,7 +150,7 @@ def _recover(directory: Path) -> None:
 
 
 def _move(path: Path, folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     os.replace(path, folder / path.name)
 
 
@@ -221,8 +223,8 @@ def make_batch(directory: Path, day: date) -> Path | None:
     cannot be read stays in ``pending/`` and is named in the log and the manifest's ``skipped``.
     """
     batches, pending = directory / "batches", directory / "pending"
-    batches.mkdir(parents=True, exist_ok=True)
-    pending.mkdir(parents=True, exist_ok=True)
+    private_dir(batches)
+    private_dir(pending)
     with _locked(batches):
         _recover(directory)
         files = sorted(pending.glob(f"{PREFIX}*{SUFFIX}"), key=_order)

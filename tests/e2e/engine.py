@@ -25,7 +25,7 @@ import yaml
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from tests.e2e.services import SmtpSink, wait_until
+from tests.e2e.services import SmtpSink, free_port, wait_until
 from tests.factories import event, jsonl, no_contact_referrer, referral
 
 REPO = Path(__file__).resolve().parents[2]
@@ -243,6 +243,8 @@ class Engine:
     def start(self, command: str, *args: str, name: str | None = None, **env: str) -> Proc:
         """Start ``caseloop COMMAND ARGS`` with the engine's settings, ``env`` overriding them."""
         name = name or f"{command}{sum(p.name.startswith(command) for p in self.procs) + 1}"
+        if command == "run" and "--port" not in args and "--no-web" not in args:
+            args = (*args, "--port", str(free_port()))  # its web, on a port of its own
         log_path = self.root / f"{name}.log"
         with log_path.open("wb") as log:
             popen = subprocess.Popen(

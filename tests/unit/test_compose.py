@@ -3,6 +3,8 @@ every command it gives the caseloop image is a real command, and every CASELOOP_
 
 from __future__ import annotations
 
+import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +49,16 @@ def test_the_dockerfile_runs_caseloop() -> None:
     assert 'ENTRYPOINT ["caseloop"]' in (ROOT / "Dockerfile").read_text()
 
 
+def test_the_image_holds_every_package_caseloop_installs() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = {p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]}
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", (ROOT / "Dockerfile").read_text(), flags=re.MULTILINE))
+    assert packages - copied == set(), "the Dockerfile does not copy these packages"
+
+
 def test_every_caseloop_service_runs_a_real_command() -> None:
     services = _caseloop_services()
-    assert {"migrate", "worker", "beat"} <= services.keys()
+    assert {"migrate", "worker", "beat", "web"} <= services.keys()
     for name, service in services.items():
         assert _resolves(service["command"]), f"{name}: caseloop has no command {service['command']}"
 
@@ -66,6 +75,17 @@ def test_every_caseloop_variable_is_a_setting() -> None:
         assert variables, f"{name} has no environment"
         unknown = {v for v in variables if v.startswith("CASELOOP_")} - fields
         assert not unknown, f"{name}: not caseloop settings: {sorted(unknown)}"
+
+
+def test_the_web_listens_beyond_its_container_with_its_secrets_from_the_environment() -> None:
+    web = _caseloop_services()["web"]
+    assert web["command"][:3] == ["web", "--host", "0.0.0.0"]
+    env = web["environment"]
+    assert env["CASELOOP_ENVIRONMENT"] == "production"  # so a missing secret key stops it
+    for name in ("CASELOOP_SECRET_KEY", "CASELOOP_COOKIE_SECURE", "CASELOOP_NOTIFY_CALLBACK_TOKEN"):
+        assert env[name].startswith("${"), f"{name} must come from the environment, not the file"
+    assert ":?" in env["CASELOOP_SECRET_KEY"]  # compose itself refuses to start without it
+    assert env["CASELOOP_DATABASE_URL"].startswith("postgresql+psycopg://")
 
 
 def test_production_redis_never_evicts() -> None:
