@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.actors import Actor, Kind
 from services.receipts import Receipt, record_receipt
 from services.runtime import Runtime
+from web.schemas import ErrorBody
 
 router = APIRouter(tags=["GOV.UK Notify"])
 bearer = HTTPBearer(auto_error=False, description="The callback token set in GOV.UK Notify")
@@ -64,8 +65,10 @@ def from_notify(
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No bearer token, or not the callback token"},
-    503: {"description": "No callback token is configured"},
+    400: {"model": ErrorBody, "description": "The body is not JSON at all"},
+    401: {"model": ErrorBody, "description": "No bearer token, or not the callback token"},
+    422: {"model": ErrorBody, "description": "Not a receipt: the field and the problem"},
+    503: {"model": ErrorBody, "description": "No callback token is configured"},
 }
 
 

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from pydantic import SecretStr
 from schemathesis import GenerationMode
 from sqlalchemy import select
 
-from config.wiring import Runtime
+from config.wiring import Runtime, build_runtime
 from services import tokens
 from services.actors import SYSTEM
 from web.app import create_app
@@ -47,8 +48,16 @@ TOKEN = "Authorization"
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_every_endpoint_answers_as_documented(runtime: Runtime, mode: GenerationMode) -> None:
+    # Notify callbacks are set up (unset, the endpoint answers 503 on purpose, so Notify retries);
+    # the fuzzer's bearer token is an API token, so every callback it makes is refused with 401.
+    configured = runtime.settings.model_copy(update={"notify_callback_token": SecretStr("n" * 32)})
+    runtime = build_runtime(configured)
     ledger = Ledger(runtime)
-    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(runtime))
+    # The API's endpoints; the operations endpoints (/healthz, /readyz, /metrics) answer 503 by
+    # design when the engine is not running and have tests of their own.
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(runtime)).include(
+        path_regex="^/api/"
+    )
     headers = {TOKEN: f"Bearer {ledger.token}"}
 
     def check(case: Any) -> None:
