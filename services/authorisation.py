@@ -1,8 +1,8 @@
 """The one place that answers "may this actor do this to this case?". Every use case asks it.
 
 - caseloop itself may do anything;
-- a social worker sees the cases allocated to them and (unless restricted) their team's: the
-  front door works as a team, and a duty worker acts on cases not yet allocated;
+- a social worker sees the cases allocated to them, and no other (a case waiting for allocation
+  is its team manager's to see and to allocate);
 - a team manager sees those allocated to them and their team's; a service manager those
   allocated to them and those of the teams they manage (their own team and each team whose team
   manager reports to them: ``Actor.teams``, from the staff directory);
@@ -10,7 +10,7 @@
 - a system with an API token may do what its scopes allow, on the teams it is limited to (all,
   when it names none);
 - a case flagged ``restricted`` is seen only by its allocated worker and its team and service
-  managers: not by the rest of the team, and never by a token.
+  managers, and never by a token.
 
 A case the actor may not see gets :class:`NotFound`, word for word as for a case that does not
 exist: no answer tells an actor that a case it may not see is there. ``may_see`` (one case in
@@ -101,7 +101,7 @@ def may_see(actor: Actor, case: Case) -> bool:
         return case.team == actor.team
     if actor.role is Role.SERVICE_MANAGER:
         return case.team in actor.teams
-    return case.team == actor.team and not is_restricted(case)
+    return False  # a social worker: only the cases allocated to them
 
 
 def _restricted_sql() -> ColumnElement[bool]:
@@ -124,9 +124,7 @@ def visible_cases(actor: Actor) -> ColumnElement[bool]:
         return or_(allocated, Case.team == actor.team)
     if actor.role is Role.SERVICE_MANAGER:
         return or_(allocated, Case.team.in_(sorted(actor.teams))) if actor.teams else allocated
-    if actor.team is None:
-        return allocated
-    return or_(allocated, and_(Case.team == actor.team, not_(_restricted_sql())))
+    return allocated  # a social worker
 
 
 def require_staff(actor: Actor, action: Action) -> None:

@@ -135,7 +135,8 @@ class PageQuery(BaseModel):
 
 
 class OutboxQuery(PageQuery):
-    case: str | None = Field(None, description="Only messages about this case.")
+    # A case reference is never empty: an empty ``case=`` is refused, as the schema says.
+    case: str | None = Field(None, min_length=1, max_length=64, description="Only messages about this case.")
     status: str | None = Field(
         None, description="Only messages in this status.", json_schema_extra={"enum": list(OUTBOX_STATUSES)}
     )

@@ -47,11 +47,11 @@ NOW = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)
 PASSWORD = "a long enough password"
 
 SEES: dict[str, set[str]] = {
-    "W1": {"C1", "R1"},  # R1 by allocation
-    "W2": {"C1"},  # the team's, but not the restricted one
+    "W1": {"R1"},  # only what is allocated to them (R1); the unallocated C1 is the manager's
+    "W2": set(),
     "TM1": {"C1", "R1"},
     "SM1": {"C1", "R1"},
-    "X1": {"C2"},
+    "X1": set(),
     "TM9": {"C2"},
     "TM8": {"C3"},
     "SM9": {"C2", "C3"},  # their own team, and north, whose team manager reports to them
@@ -153,11 +153,11 @@ def test_an_admin_only_login_manages_logins_and_reads_no_case(rt: Runtime) -> No
 def test_every_view_of_a_letter_is_audited_with_who(rt: Runtime) -> None:
     [letter, *_] = letters_of(rt, "C1")
     before = audit_of(rt, letter.id)
-    show_message(rt, identify(rt, "W2"), letter.id, "text")
+    show_message(rt, identify(rt, "SM1"), letter.id, "text")
     show_message(rt, identify(rt, "TM1"), letter.id, "html")
-    assert audit_of(rt, letter.id) == [*before, ("viewed", "W2", "as text"), ("viewed", "TM1", "as html")]
-    # A refused view records nothing.
-    answer(lambda: show_message(rt, identify(rt, "X1"), letter.id, "text"))
+    assert audit_of(rt, letter.id) == [*before, ("viewed", "SM1", "as text"), ("viewed", "TM1", "as html")]
+    # A refused view records nothing (W2 is on the team, but C1 is not allocated to them).
+    answer(lambda: show_message(rt, identify(rt, "W2"), letter.id, "text"))
     assert len(audit_of(rt, letter.id)) == len(before) + 2
 
 

@@ -215,10 +215,11 @@ def test_a_letter_refused_with_550_fails_and_becomes_a_task(build: Callable[...,
     assert task is not None
     assert (task["status"], task["started"], task["due"]) == ("running", "2026-11-03", "2026-11-05")
     assert clock(rt, "referrer_acknowledgement")["status"] == "running"  # type: ignore[index]
-    # The worker phones the referrer: both the task and the duty can be recorded done.
+    # The team manager (the case is not allocated) phones the referrer: the task and the duty
+    # can both be recorded done.
     import_staff(rt, *front_door_staff())
     for duty in ("failed_letter", "referrer_acknowledgement"):
-        assert record_duty_done(rt, identify(rt, "W1"), "C1", duty, NOW + timedelta(hours=1), how="phone")
+        assert record_duty_done(rt, identify(rt, "TM1"), "C1", duty, NOW + timedelta(hours=1), how="phone")
     assert clock(rt, "failed_letter")["status"] == "met"  # type: ignore[index]
     assert clock(rt, "referrer_acknowledgement")["status"] == "met"  # type: ignore[index]
 

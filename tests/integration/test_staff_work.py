@@ -187,9 +187,9 @@ def test_the_old_duties_done_still_works_but_is_not_listed(cli: Cli, runtime: Ru
     cli.take(referral("C1", REFERRED, referrer=POLICE), now=at("2026-11-02", "09:30"))
     listed = cli.ok("--help", now=at("2026-11-02")).stdout
     assert "duty " in listed and "duties" not in listed.lower()
-    cli.ok("duties", "done", "C1", "referrer_acknowledgement", "--by", "W1", now=at("2026-11-02", "11:00"))
+    cli.ok("duties", "done", "C1", "referrer_acknowledgement", "--by", "TM1", now=at("2026-11-02", "11:00"))
     [recorded] = history_of(runtime, "C1", "duty.done")
-    assert recorded.detail == {"duty": "referrer_acknowledgement", "how": None, "by": "W1"}
+    assert recorded.detail == {"duty": "referrer_acknowledgement", "how": None, "by": "TM1"}
 
 
 @pytest.mark.parametrize(

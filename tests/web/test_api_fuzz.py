@@ -75,7 +75,10 @@ def test_every_endpoint_answers_as_documented(runtime: Runtime, mode: Generation
     assert ledger.accepted == {EXAMPLE_EVENT["id"]}
 
     @given(case=schema.as_strategy(generation_mode=mode))
-    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    # Derandomised: CI runs the same bounded examples every time (a red run is always a real
+    # finding, reproducible); widen EXAMPLES or drop it locally to explore further.
+    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None,
+              derandomize=True)
     def fuzz(case: Any) -> None:
         check(case)
 
