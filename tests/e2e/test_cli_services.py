@@ -161,6 +161,9 @@ def test_a_duty_done_by_hand_stops_its_clock_and_cancels_its_unsent_letters(cli:
         referral("C1", "2026-11-03T08:00:00+00:00", id="r1"),
         # C2's letters are all held for review (domestic abuse): a held letter is cancelled too.
         referral("C2", "2026-11-03T08:00:00+00:00", id="r2", flags=["domestic_abuse"], household=[person()]),
+        # Both allocated to W1, who records the duties: a social worker acts on their own cases.
+        event("worker.allocated", "C1", "2026-11-03T08:05:00+00:00", id="w1", worker="W1"),
+        event("worker.allocated", "C2", "2026-11-03T08:05:00+00:00", id="w2", worker="W1"),
     )
     cli.ok("events", "import", events)
     duty = "referrer_acknowledgement"
