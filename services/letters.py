@@ -28,7 +28,7 @@ from workflow.duties import recipients
 from workflow.errors import Conflict, Forbidden, Invalid, NotFound
 from workflow.history import record
 from workflow.model import Case
-from workflow.staff import Role, Staff
+from workflow.staff import Role
 
 Format = Literal["text", "html", "pdf"]
 
@@ -51,23 +51,17 @@ def _may_see_message(actor: Actor, row: OutboxMessage, case: Case | None) -> boo
     return actor.kind is Kind.SYSTEM or (actor.kind is Kind.STAFF and row.recipient == actor.id)
 
 
-def may_approve(session: Session, actor: Actor, case: Case) -> bool:
-    """Whether ``actor`` answers for the case's letters: its worker, its team manager, or the
-    service manager who manages that team's manager (or is in the team)."""
+def may_approve(actor: Actor, case: Case) -> bool:
+    """Whether ``actor`` answers for the case's letters: its worker, its team manager, or a
+    service manager over its team (``Actor.teams``: their own and those whose managers report
+    to them, from the staff directory)."""
     if actor.kind is not Kind.STAFF:
         return False
     if case.worker == actor.id:
         return True
     if actor.role is Role.TEAM_MANAGER:
         return actor.team == case.team
-    if actor.role is Role.SERVICE_MANAGER:
-        if actor.team == case.team:
-            return True
-        managers = session.scalars(
-            select(Staff.manager_id).where(Staff.team == case.team, Staff.role == Role.TEAM_MANAGER.value)
-        ).all()
-        return actor.id in managers
-    return False
+    return actor.role is Role.SERVICE_MANAGER and case.team in actor.teams
 
 
 def _held(session: Session, actor: Actor, outbox_id: int) -> tuple[OutboxMessage, Case | None]:
@@ -86,7 +80,7 @@ def approve_letter(
     now = now or rt.clock()
     with rt.writing() as uow:
         row, case = _held(uow.session, actor, outbox_id)
-        if case is not None and not may_approve(uow.session, actor, case):
+        if case is not None and not may_approve(actor, case):
             raise Forbidden(
                 f"{actor.id} may not approve letters on case {case.ref}: only its allocated worker, "
                 "its team manager or that team's service manager may"
