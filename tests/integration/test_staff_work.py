@@ -34,6 +34,7 @@ from services.actors import SYSTEM
 from services.people import leave
 from tests.factories import (
     MovableClock,
+    SmtpRecorder,
     clocks_by_name,
     event,
     front_door_staff,
@@ -282,25 +283,17 @@ def test_a_fallback_manager_that_cannot_be_a_staff_id_is_refused(value: object) 
 # -- 16: digests say why and what to do ---------------------------------------------------------------
 
 
-class BouncingSmtp:
+class BouncingSmtp(SmtpRecorder):
     """A real SMTP server's handler that refuses one address for good (550) and keeps the rest."""
 
     def __init__(self, refused: str) -> None:
-        self.refused, self.received = refused, list[Any]()
+        super().__init__()
+        self.refused = refused
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         if address == self.refused:
             return "550 5.1.1 no such mailbox"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.received.append(envelope)
-        return "250 Message accepted for delivery"
-
-    def to(self, address: str) -> list[Any]:
-        mine = [e for e in self.received if address in e.rcpt_tos]
-        return [message_from_bytes(e.content, policy=policy.default) for e in mine]
+        return await super().handle_RCPT(server, session, envelope, address, options)
 
 
 def test_a_digest_groups_by_case_most_urgent_first_and_says_why_each_is_late(
