@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint unit benchmark clean system-deps
+.PHONY: install assets demo test lint unit benchmark clean system-deps browser-deps
 
 # WeasyPrint (the PDF letters) needs Pango and a font from the system. Install them where apt-get is
 # available and we are root; elsewhere say what is missing.
@@ -27,7 +27,32 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --editable '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# The pages' stylesheet: the GOV.UK Design System's Sass (pinned in package-lock.json), compiled
+# with the council's branding into web/static/, which the web app serves. node_modules and the
+# compiled CSS are not committed. --ignore-scripts: no package runs code at install.
+CSS := web/static/caseloop.css
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+
+$(CSS): node_modules/.package-lock.json web/assets/caseloop.scss
+	mkdir -p web/static
+	npm run --silent build
+
+assets: $(CSS)
+
+# The browser tests drive Debian's Chromium through Playwright (never `playwright install`, which
+# downloads a browser of its own).
+browser-deps:
+	@if command -v chromium >/dev/null 2>&1; then \
+	  true; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+	  echo "the browser tests need Chromium: install the chromium package (they are skipped without it)"; \
+	fi
+
+install: $(STAMP) $(CSS)
 
 # Set up, migrate the embedded SQLite database, import a synthetic borough, show what is overdue,
 # then run the engine (worker and beat, embedded broker) until Ctrl-C. Reminder digests land in
@@ -44,7 +69,7 @@ lint: install
 
 # The whole suite. Service-backed tests use CASELOOP_TEST_POSTGRES_URL and CASELOOP_TEST_REDIS_URL
 # (.ci/run sets both); without them they are skipped locally, and pytest lists what it skipped.
-test: lint
+test: lint browser-deps
 	$(BIN)/pytest
 
 unit: install
@@ -54,4 +79,4 @@ benchmark: install
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache node_modules web/static

@@ -15,6 +15,7 @@ from functools import cached_property
 from config.council import load_council
 from config.settings import Settings
 from letters.catalogue import Catalogue
+from letters.council import Council
 from letters.letters_renderer import LetterRenderer
 from letters.rendering import Templates
 from messaging.channels import Channel
@@ -59,9 +60,14 @@ class Runtime:
         return Catalogue().load()
 
     @cached_property
+    def council(self) -> Council:
+        """The council's details: printed on every letter, named in every page's header."""
+        return load_council(self.settings.council_file)
+
+    @cached_property
     def letters(self) -> LetterRenderer:
-        council = load_council(self.settings.council_file)
-        return LetterRenderer(self.catalogue, council, self.book, self.settings.pdf_cache_dir, self.clock)
+        settings = self.settings
+        return LetterRenderer(self.catalogue, self.council, self.book, settings.pdf_cache_dir, self.clock)
 
     @cached_property
     def renderers(self) -> dict[str, Renderer]:

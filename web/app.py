@@ -5,13 +5,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from services.runtime import Runtime
 from web import api, errors, login, notify_callback, ops
 from web.headers import SecurityHeaders
 from web.metrics import HttpMetrics, Metrics
 from web.sessions import Sessions, signer_for
+
+STATIC = Path(__file__).resolve().parent / "static"
 
 
 def create_app(rt: Runtime) -> FastAPI:
@@ -29,6 +34,8 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(api.router)
     app.include_router(notify_callback.router)
     app.include_router(login.router)
+    # The compiled stylesheet (`make assets`); without it the pages still work, unstyled.
+    app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
     errors.install(app)
     # Added before the headers, so they run inside them: their refusals carry the headers too.
     app.add_middleware(Sessions, runtime=rt, signer=app.state.signer)

@@ -9,19 +9,17 @@ a second): FastAPI runs them in its thread pool, never on the event loop.
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 
 from services import access
 from services.runtime import Runtime
+from web.pages.rendering import render, safe_next
 from web.sessions import LOGIN_COOKIE, SESSION_COOKIE, Signer
 
 router = APIRouter(include_in_schema=False)  # pages, not the integration API
-templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 LOGIN_PURPOSE = "login"
 LOGIN_FORM_SECONDS = 60 * 60  # a login page left open longer is loaded again
 MAX_PASSWORD = 1024  # argon2 hashes any length; nobody types more, and hashing megabytes is a cost
@@ -42,13 +40,14 @@ def _secure(request: Request) -> bool:
 
 
 def _login_page(request: Request, status: int, *, error: str | None = None, username: str = "",
-                form: bool = True, headers: dict[str, str] | None = None) -> Response:
+                form: bool = True, headers: dict[str, str] | None = None, next_path: str = "/") -> Response:
     nonce = secrets.token_urlsafe(32)
     context: dict[str, Any] = {
         "token": _signer(request).token_for(LOGIN_PURPOSE, nonce), "error": error, "username": username,
-        "form": form, "actor": request.state.actor,
+        "form": form, "next_path": safe_next(next_path),
     }
-    response = templates.TemplateResponse(request, "login.html", context, status_code=status, headers=headers)
+    response = render(request, "login.html", context, status)
+    response.headers.update(headers or {})
     response.set_cookie(
         LOGIN_COOKIE, nonce, max_age=LOGIN_FORM_SECONDS, path="/login", httponly=True, samesite="strict",
         secure=_secure(request),
@@ -57,9 +56,9 @@ def _login_page(request: Request, status: int, *, error: str | None = None, user
 
 
 @router.get("/login")
-def login_form(request: Request) -> Response:
+def login_form(request: Request, next: str = "/") -> Response:
     # Shown even to someone signed in (the page says so): signing in again ends that session.
-    return _login_page(request, 200)
+    return _login_page(request, 200, next_path=next)
 
 
 @router.post("/login")
@@ -68,13 +67,15 @@ def log_in(
     username: Annotated[str, Form(max_length=200)] = "",
     password: Annotated[str, Form(max_length=MAX_PASSWORD)] = "",
     csrf_token: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
     nonce = request.cookies.get(LOGIN_COOKIE)
     if not nonce or not _signer(request).matches(LOGIN_PURPOSE, nonce, csrf_token):
         why = "The sign-in form had expired or came from another site: please sign in again."
-        return _login_page(request, 403, username=username, error=why)
+        return _login_page(request, 403, username=username, error=why, next_path=next)
     if not username.strip() or not password:
-        return _login_page(request, 422, username=username, error="Enter your staff id and your password.")
+        return _login_page(request, 422, username=username, error="Enter your staff id and your password.",
+                           next_path=next)
     signed: access.SignedIn | None = request.state.web_session
     address = request.client.host if request.client else "unknown"
     try:
@@ -84,8 +85,9 @@ def log_in(
         return _login_page(request, 429, form=False, error=f"There have been {exc}.",
                            headers={"retry-after": str(exc.retry_after)})
     except access.LoginRefused as exc:
-        return _login_page(request, 401, username=username, error=f"{str(exc).capitalize()}.")
-    response = RedirectResponse("/", status_code=303)
+        return _login_page(request, 401, username=username, error=f"{str(exc).capitalize()}.",
+                           next_path=next)
+    response = RedirectResponse(safe_next(next), status_code=303)
     response.set_cookie(
         SESSION_COOKIE, _signer(request).sign("session", new.cookie_value), httponly=True, samesite="lax",
         secure=_secure(request), path="/",
@@ -110,6 +112,4 @@ def home(request: Request) -> Response:
     signed: access.SignedIn | None = request.state.web_session
     if signed is None:
         return RedirectResponse("/login", status_code=303)
-    return templates.TemplateResponse(
-        request, "home.html", {"actor": signed.actor, "csrf_token": signed.csrf_token}
-    )
+    return render(request, "home.html")
