@@ -55,12 +55,14 @@ browser-deps:
 install: $(STAMP) $(CSS)
 
 # Set up, migrate the embedded SQLite database, import a synthetic borough, show what is overdue,
-# then run the engine (worker and beat, embedded broker) until Ctrl-C. Reminder digests land in
-# var/outbox/ as .eml files during office hours on working days.
+# print the web address and demo logins, then run the engine (worker, beat and web, embedded
+# broker) until Ctrl-C. Reminder digests land in var/outbox/ as .eml files during office hours
+# on working days.
 demo: install
 	$(BIN)/caseloop db upgrade
 	$(BIN)/caseloop demo
 	$(BIN)/caseloop queue overdue --limit 25
+	@cat var/demo-logins.txt
 	$(BIN)/caseloop run
 
 lint: install

@@ -24,13 +24,16 @@ from cli.app import (
 from cli.output import emit_json, emit_table
 from config.settings import get_settings
 from messaging import lifecycle as outbox_lifecycle
+from services import demo as demo_accounts
 from services import intake, queries
 from services import sweep as sweeping
 from services.actors import SYSTEM
 from services.people import import_staff
+from services.runtime import Runtime
 from workflow import lifecycle
 from workflow.errors import CaseloopError
 from workflow.intake import ImportReport
+from workflow.private_files import private_dir, write_private
 
 
 @db_app.command("upgrade")
@@ -209,6 +212,19 @@ def workflow_diagram(
     typer.echo(outbox_lifecycle.mermaid() if outbox else lifecycle.mermaid(), nl=False)
 
 
+def _demo_logins(rt: Runtime, path: Path) -> None:
+    password = demo_accounts.new_password()
+    made = demo_accounts.set_demo_logins(rt, password)
+    lines = [f"The pages: {rt.settings.base_url.rstrip('/')}/ (served by `caseloop run`)",
+             "Demo logins, for this demo database only (a new password each `caseloop demo`):"]
+    for d in made:
+        also = "  (also manages logins)" if d.admin else ""
+        lines.append(f"  {d.role:<16} {d.staff_id:<6} password {password}{also}")
+    private_dir(path.parent)
+    write_private(path, ("\n".join(lines) + "\n").encode())
+    typer.echo(f"demo logins for a social worker, a team manager and a service manager: see {path}")
+
+
 @app.command("demo")
 def demo(
     ctx: typer.Context,
@@ -216,9 +232,13 @@ def demo(
     per_week: Annotated[int, typer.Option(min=1, max=5000, help="Referrals a week.")] = 350,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same borough.")] = 2026,
     output: Annotated[Path, typer.Option(help="Where to write the events.")] = Path("var/demo-events.jsonl"),
+    logins: Annotated[
+        Path, typer.Option(help="Where to write the demo logins (a new password each run).")
+    ] = Path("var/demo-logins.txt"),
 ) -> None:
     """Write a synthetic borough's events and import them (once: a database that has the borough
-    already keeps it, since its events were dated from the day it was first made)."""
+    already keeps it, since its events were dated from the day it was first made). Gives a social
+    worker, a team manager and a service manager logins with a new password, written to --logins."""
     from workflow.demo import Borough, first_ref, staff_csv, write_jsonl
 
     c = cli_context(ctx)
@@ -226,6 +246,7 @@ def demo(
     with c.runtime() as rt:
         people = import_staff(rt, SYSTEM, staff_csv().splitlines(), now)
         typer.echo(f"staff: created {people.created}, updated {people.updated}, unchanged {people.unchanged}")
+        _demo_logins(rt, logins)
         if queries.case_exists(rt, SYSTEM, first_ref()):
             ticked = sweeping.update_clocks(rt, SYSTEM, now)
             typer.echo(
