@@ -25,7 +25,9 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 SECURITY_HEADERS = {
     "content-security-policy": CONTENT_SECURITY_POLICY,
-    "referrer-policy": "no-referrer",  # a case reference in a URL never leaves in a Referer
+    # A case reference in a URL never leaves for another site in a Referer. Not "no-referrer":
+    # under it browsers send `Origin: null` with our own forms, which the CSRF check must refuse.
+    "referrer-policy": "same-origin",
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
     "cross-origin-opener-policy": "same-origin",
