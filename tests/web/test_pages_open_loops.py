@@ -160,7 +160,8 @@ def test_filters_narrow_by_reason_and_audience(live_server: LiveServer, notify: 
         team = http.get("/open-loops", params={"team": "front-door"})
     assert [r.split()[0] for r in held] == ["HELD1"]
     assert rows_of(families) == [] and "Nobody is waiting to be told." in families.text
-    assert nonsense.status_code == 422 and "Why: &#39;forgotten&#39; is not one of queued, held" in nonsense.text
+    assert nonsense.status_code == 422
+    assert "Why: &#39;forgotten&#39; is not one of queued, held" in nonsense.text
     assert team.status_code == 422 and "only a service manager chooses a team" in team.text
     with live_server.client() as http:
         log_in(http, "SM1")
