@@ -179,7 +179,8 @@ def test_metrics_count_messages_clocks_overdue_and_requests_without_personal_dat
     report = sweep_at(rt, datetime.now(UTC))
     with live_server.client() as http:
         http.get("/healthz")
-        http.get(f"/cases/{CANARY_CHILD}")  # no such route: its path must never become a label
+        http.get(f"/cases/{CANARY_CHILD}")  # a page (the case timeline): labelled by its template
+        http.get(f"/no-such-page/{CANARY_CHILD}")  # no such route: its path must never become a label
         answer = http.get("/metrics")
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/plain")
@@ -197,6 +198,8 @@ def test_metrics_count_messages_clocks_overdue_and_requests_without_personal_dat
     assert 0 <= found[("caseloop_sweep_age_seconds", ())] < 60
     assert found[("caseloop_sweep_duration_seconds", ())] > 0
     health = (("method", "GET"), ("route", "/healthz"), ("status", "200"))
+    timeline = (("method", "GET"), ("route", "/cases/{ref:path}"), ("status", "303"))  # to sign in
+    assert found[("caseloop_http_requests_total", timeline)] == 1
     assert found[("caseloop_http_requests_total", health)] == 1
     assert (
         found[
