@@ -18,7 +18,7 @@ LEFT = 48  # room for the y axis's tick labels and its title
 RIGHT = 8
 TOP = 12
 BOTTOM = 62  # room for two lines of month labels and the x axis's title
-MIN_LABEL_GAP = 30  # units between month labels, so "Nov" never touches "Dec"
+MIN_LABEL_GAP = 26  # units per month label: "Nov" at 12 units is about 21 wide, so none touch
 MIN_VALUE_SLOT = 38  # a bar this wide (with its gap) has its value written above it
 TICKS = (0, 25, 50, 75, 100)
 
