@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 import workflow.access
+import workflow.audit_records
 import workflow.heartbeats
 import workflow.model
 import workflow.reminders

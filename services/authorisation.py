@@ -44,6 +44,8 @@ class Action(StrEnum):
     RECORD_DUTY = "record a duty done by hand"
     MANAGE_USERS = "manage logins"
     MANAGE_TOKENS = "make, list or revoke API tokens"
+    READ_PERFORMANCE = "read the performance figures"
+    AUDIT_CASES = "draw the audit sample or record its findings"
 
 
 # What a token's scope allows; staff actions are allowed per case (see may_see).
@@ -62,6 +64,9 @@ _STAFF_ACTIONS = frozenset(
     }
 )
 _ADMIN_ACTIONS = frozenset({Action.MANAGE_USERS, Action.MANAGE_TOKENS})
+# A manager's work across a team's cases (figures, the audit sample): never a social worker's.
+_MANAGER_ACTIONS = frozenset({Action.READ_PERFORMANCE, Action.AUDIT_CASES})
+MANAGERS = frozenset({Role.TEAM_MANAGER, Role.SERVICE_MANAGER})
 
 
 def authorise(actor: Actor, action: Action) -> None:
@@ -74,6 +79,10 @@ def authorise(actor: Actor, action: Action) -> None:
             raise Forbidden(f"{actor.id} may not {action}" + (f" (needs scope {scope})" if scope else ""))
         return
     if action in _ADMIN_ACTIONS and actor.admin:
+        return
+    if action in _MANAGER_ACTIONS:
+        if actor.role not in MANAGERS:
+            raise Forbidden(f"only team managers and service managers may {action}")
         return
     if action not in _STAFF_ACTIONS:
         raise Forbidden(f"{actor.id} may not {action}")
