@@ -217,7 +217,7 @@ def test_a_team_manager_sees_overdue_and_at_risk_clocks_with_working_days_from_t
         ]
         assert calendar.working_days_between(date(2026, 10, 28), TODAY) == 4  # the calendar agrees
         # Each row's box is labelled with the case and the clock; the case links to its timeline.
-        assert statutory[1][0] == "Select case FD-1 (Decision on the referral)"
+        assert statutory[1][0] == "Select case FD-1: Decision on the referral"
         assert 'href="/cases/FD-1"' in page.text
         assert statutory[1][7] == "Not recorded yet."  # why it is late (messaging.lateness)
 

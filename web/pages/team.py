@@ -30,8 +30,9 @@ REALLOCATED = notice("reallocated", "The selected cases were reallocated.")
 # The counts and the worker of a reallocation's notice come back in the redirect's query, signed,
 # so nobody can make this page say something of their choosing through a link.
 NOTICE_PURPOSE = "team-reallocated"
-MAX_REF = 64  # a case reference, as the cases table holds it
-MAX_CASES = 1000  # refs in one form; the service refuses more than it takes at once, in words
+# Boxes in one form; the service refuses, in words, more than it takes at once (and any
+# reference too long to be a case's is "no such case").
+MAX_CASES = 1000
 
 
 @router.get("/team")
@@ -43,7 +44,7 @@ def team_page(request: Request, signed: Annotated[access.SignedIn, Depends(signe
 def reallocate(
     request: Request,
     signed: Annotated[access.SignedIn, Depends(signed_in)],
-    case: Annotated[list[Annotated[str, Form(max_length=MAX_REF)]] | None, Form(max_length=MAX_CASES)] = None,
+    case: Annotated[list[str] | None, Form(max_length=MAX_CASES)] = None,
     worker: Annotated[str, Form(max_length=64)] = "",
     as_of: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
