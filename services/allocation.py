@@ -25,7 +25,7 @@ from services.authorisation import Action, authorise, may_see, require_staff
 from services.intake import BATCH, import_events
 from services.runtime import Runtime
 from services.team_queue import ALLOCATABLE, teams_of
-from workflow.errors import Conflict, Invalid
+from workflow.errors import Conflict, Invalid, ReceivedStatus
 from workflow.limits import CASE_REF, STAFF_ID, fitting_id
 from workflow.model import Case, ReceivedEvent
 from workflow.staff import Staff
@@ -132,16 +132,33 @@ def reallocate(
             uow.session.scalars(select(ReceivedEvent.event_id).where(ReceivedEvent.event_id.in_(ids.values())))
         )
     again = [ref for ref in moving if ids[ref] in done_before]
-    moved = [ref for ref in moving if ref not in again]
-    lines = [_allocation_line(ids[ref], ref, worker, now) for ref in moved]
-    if lines:
-        # Imported as caseloop itself (a manager may not import events): the source names them.
-        report = import_events(rt, SYSTEM, lines, f"staff:{actor.id}", now)
-        if report.rejected:
-            # Only a change made between our checks and the import (the case closed meanwhile).
+    sending = [ref for ref in moving if ref not in again]
+    if not sending:
+        return Reallocated(worker, name, [], unchanged + again)
+    # Imported as caseloop itself (a manager may not import events): the source names them.
+    lines = [_allocation_line(ids[ref], ref, worker, now) for ref in sending]
+    report = import_events(rt, SYSTEM, lines, f"staff:{actor.id}", now)
+    outcome = {result.id: result.status for result in report.results}
+    moved = [ref for ref in sending if outcome.get(ids[ref]) == ReceivedStatus.ACCEPTED.value]
+    refused = [ref for ref in sending if outcome.get(ids[ref]) == ReceivedStatus.REJECTED.value]
+    if refused:
+        # The same form sent twice at once: the other request's event, at another instant, took
+        # the id first (this one is kept as a conflict). Anything else changed the case between
+        # our checks and the import (it closed meanwhile).
+        taken = _accepted(rt, [ids[ref] for ref in refused])
+        if any(ids[ref] not in taken for ref in refused):
             why = "; ".join(report.rejected)
             raise Conflict(f"the cases changed while they were being reallocated: {why}")
-    return Reallocated(worker, name, moved, unchanged + again)
+    kept = [ref for ref in [*unchanged, *again, *sending] if ref not in moved]
+    return Reallocated(worker, name, moved, kept)
+
+
+def _accepted(rt: Runtime, event_ids: list[str]) -> set[str]:
+    with rt.reading() as uow:
+        query = select(ReceivedEvent.event_id).where(
+            ReceivedEvent.event_id.in_(event_ids), ReceivedEvent.status == ReceivedStatus.ACCEPTED.value
+        )
+        return {eid for eid in uow.session.scalars(query) if eid is not None}
 
 
 def _allocation_line(event_id: str, ref: str, worker: str, at: datetime) -> str:

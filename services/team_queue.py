@@ -179,19 +179,16 @@ def _present_staff(session: Session, teams: frozenset[str], today: date) -> list
 
 
 def parse_filter(
-    rt: Runtime,
-    actor: Actor,
+    found: Choices,
     *,
     team: str = "",
     worker: str = "",
     clock: str = "",
     status: str = "",
     sort: str = "",
-    now: datetime | None = None,
 ) -> QueueFilter:
-    """The queue's filters from a form's words, each checked against what the actor may pick;
-    :class:`Invalid` names every one that is not."""
-    found = choices(rt, actor, now)
+    """The queue's filters from a form's words, each checked against what the actor may pick
+    (``found``, from :func:`choices`); :class:`Invalid` names every one that is not."""
     problems = []
     if team and team not in found.teams:
         problems.append(f"team: {team!r} is not one of your teams ({', '.join(found.teams)})")

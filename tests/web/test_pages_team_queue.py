@@ -8,6 +8,7 @@ tests, on Tuesday 3 November 2026 (GMT, so local dates are UTC dates).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -439,3 +440,35 @@ def test_a_refused_reallocation_changes_nothing_and_says_why(live_server: LiveSe
     for ref, worker in (("FD-3", None), ("FD-5", "W5"), ("EA-1", "W3"), ("FD-6", None)):
         assert worker_of(rt, ref) == worker
     assert allocations_of(rt, "FD-3") == []
+
+
+def test_the_same_form_sent_twice_at_once_allocates_once_and_neither_answer_is_an_error(
+    live_server: LiveServer, built: Built
+) -> None:
+    """A double click sends two requests together: both may pass the checks before either
+    imports. Whichever imports second finds the id taken; it says nothing went wrong."""
+    rt = live_server.runtime
+    with signed_in_client(live_server, "TM1") as http:
+        page = http.get("/team")
+        form = {"csrf_token": token_in(page), "case": ["FD-3", "FD-5"], "worker": "W2", "as_of": _as_of(page)}
+        together = threading.Barrier(2)
+        answers: list[int] = []
+
+        def send() -> None:
+            together.wait()
+            answers.append(http.post("/team/reallocate", data=form).status_code)
+
+        senders = [threading.Thread(target=send) for _ in range(2)]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join()
+    assert answers == [303, 303]
+    assert (worker_of(rt, "FD-3"), worker_of(rt, "FD-5")) == ("W2", "W2")
+    with rt.reading() as uow:
+        accepted = uow.session.scalars(
+            select(ReceivedEvent.case_ref).where(
+                ReceivedEvent.source == "staff:TM1", ReceivedEvent.status == "accepted"
+            )
+        ).all()
+    assert sorted(accepted) == ["FD-3", "FD-5"]

@@ -78,8 +78,8 @@ def _page(
     rt, actor = runtime(request), signed.actor
     now = rt.clock()
     raw = _filters_of(request)
-    filters = team_queue.parse_filter(rt, actor, **raw, now=now)
     choices = team_queue.choices(rt, actor, now)
+    filters = team_queue.parse_filter(choices, **raw)
     tables: dict[str, Any] = {}
     for key in PAGERS:
         number = _page_number(request, key)
