@@ -152,12 +152,8 @@ def teams_of(actor: Actor) -> frozenset[str]:
     if actor.kind is Kind.STAFF and actor.role is Role.SERVICE_MANAGER and actor.teams:
         return actor.teams
     role = actor.role.value.replace("_", " ") if actor.role else "not a manager"
-    raise Forbidden(
-        f"the team queue is for team managers and service managers, and {actor.id} is a {role}: "
-        "your own cases are under My work"
-        if actor.role is Role.SOCIAL_WORKER
-        else f"the team queue is for team managers and service managers ({actor.id}: {role})"
-    )
+    own = ", whose own cases are under My work" if actor.role is Role.SOCIAL_WORKER else ""
+    raise Forbidden(f"the team queue is for team managers and service managers: {actor.id} is a {role}{own}")
 
 
 def choices(rt: Runtime, actor: Actor, now: datetime | None = None) -> Choices:
