@@ -42,6 +42,7 @@ class Action(StrEnum):
     REVIEW_LETTER = "approve or reject a letter"
     ACKNOWLEDGE_REMINDER = "acknowledge a reminder"
     RECORD_DUTY = "record a duty done by hand"
+    ALLOCATE_CASE = "allocate a case to a worker"
     MANAGE_USERS = "manage logins"
     MANAGE_TOKENS = "make, list or revoke API tokens"
     READ_PERFORMANCE = "read the performance figures"
@@ -61,6 +62,7 @@ _STAFF_ACTIONS = frozenset(
         Action.REVIEW_LETTER,
         Action.ACKNOWLEDGE_REMINDER,
         Action.RECORD_DUTY,
+        Action.ALLOCATE_CASE,  # a manager, on the cases of their teams (services.allocation)
     }
 )
 _ADMIN_ACTIONS = frozenset({Action.MANAGE_USERS, Action.MANAGE_TOKENS})
