@@ -124,6 +124,7 @@ class DigestRenderer:
             "subject": subject,
             "person_name": person.name,
             "person_id": person.id,
+            "my_work": f"{self.base_url}/my-work",
             "intro": intro,
             "cases": shown,
             "more": more,

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from config.settings import Settings
 from services.actors import Actor, staff_member
 from services.authorisation import Action, authorise
+from services.paging import Slice, page_of
 from services.runtime import Runtime
 from workflow.access import LoginAttempt, User, WebSession
 from workflow.errors import CaseloopError, Conflict, Forbidden, Invalid, NotFound
@@ -141,6 +142,45 @@ def disable_user(rt: Runtime, actor: Actor, staff_id: str) -> int:
         ended = _end_sessions(uow.session, staff_id, now, "disabled")
         uow.commit()
     return ended
+
+
+@dataclass(frozen=True)
+class LoginView:
+    """A login as the admin page lists it (never its password's hash)."""
+
+    staff_id: str
+    name: str
+    admin: bool
+    reads_cases: bool
+    created: datetime
+    disabled: datetime | None
+    last_sign_in: datetime | None  # the start of its latest session, if it ever had one
+
+
+def users_page(rt: Runtime, actor: Actor, offset: int, limit: int) -> Slice[LoginView]:
+    """Logins by staff id, enabled and disabled, one page at a time."""
+    authorise(actor, Action.MANAGE_USERS)
+    last = (
+        select(func.max(WebSession.created_at))
+        .where(WebSession.staff_id == User.staff_id)
+        .correlate(User)
+        .scalar_subquery()
+    )
+    query = (
+        select(
+            User.staff_id, Staff.name, User.is_admin, User.reads_cases, User.created_at,
+            User.disabled_at, last,
+        )
+        .join(Staff, Staff.id == User.staff_id)
+        .order_by(User.staff_id)
+    )
+    with rt.reading() as uow:
+        total, rows = page_of(uow.session, query, offset, limit)
+    items = [
+        LoginView(sid, name, admin or not reads, reads, created, disabled, seen)
+        for sid, name, admin, reads, created, disabled, seen in rows
+    ]
+    return Slice(items, total, offset, limit)
 
 
 def _end_sessions(session: Session, staff_id: str, now: datetime, why: str) -> int:

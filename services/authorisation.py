@@ -6,7 +6,8 @@
 - a team manager sees those allocated to them and their team's; a service manager those
   allocated to them and those of the teams they manage (their own team and each team whose team
   manager reports to them: ``Actor.teams``, from the staff directory);
-- an admin-only login (no role) manages users and tokens and reads no case at all;
+- an admin-only login (no role) manages users, tokens and leavers and reads no case at all (any
+  admin login may manage them);
 - a system with an API token may do what its scopes allow, on the teams it is limited to (all,
   when it names none);
 - a case flagged ``restricted`` is seen only by its allocated worker and its team and service
@@ -65,7 +66,9 @@ _STAFF_ACTIONS = frozenset(
         Action.ALLOCATE_CASE,  # a manager, on the cases of their teams (services.allocation)
     }
 )
-_ADMIN_ACTIONS = frozenset({Action.MANAGE_USERS, Action.MANAGE_TOKENS})
+# An admin login also records leavers and brings them back: a leaver's login and sessions end
+# with them, so the people who manage logins are the ones to say who has left.
+_ADMIN_ACTIONS = frozenset({Action.MANAGE_USERS, Action.MANAGE_TOKENS, Action.MANAGE_STAFF})
 # A manager's work across a team's cases (figures, the audit sample): never a social worker's.
 _MANAGER_ACTIONS = frozenset({Action.READ_PERFORMANCE, Action.AUDIT_CASES})
 MANAGERS = frozenset({Role.TEAM_MANAGER, Role.SERVICE_MANAGER})

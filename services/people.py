@@ -6,16 +6,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
 from messaging.lifecycle import move
 from messaging.outbox import OutboxMessage, Status
 from services.actors import Actor, staff_member
 from services.authorisation import Action, authorise
+from services.paging import Slice, page_of
 from services.runtime import Runtime
 from workflow import staff
+from workflow.access import User
 from workflow.reminders import DIGEST_KIND
-from workflow.staff import StaffImportReport
+from workflow.staff import Staff, StaffImportReport
 
 
 def identify(rt: Runtime, staff_id: str) -> Actor:
@@ -33,6 +35,36 @@ def import_staff(
         report = staff.import_csv(uow.session, lines, now or rt.clock())
         uow.commit()
     return report
+
+
+@dataclass(frozen=True)
+class StaffView:
+    """A member of staff as the admin page lists them."""
+
+    id: str
+    name: str
+    role: str
+    team: str
+    present: bool  # still with the council today
+    left_on: date | None  # their first day gone (past or to come), if a leaving day is recorded
+    has_login: bool
+
+
+def staff_page(
+    rt: Runtime, actor: Actor, offset: int, limit: int, now: datetime | None = None
+) -> Slice[StaffView]:
+    """The staff directory by id, leavers included, one page at a time."""
+    authorise(actor, Action.MANAGE_STAFF)
+    today = rt.book.local_date(now or rt.clock())
+    login = exists().where(User.staff_id == Staff.id, User.disabled_at.is_(None))
+    query = select(
+        Staff.id, Staff.name, Staff.role, Staff.team, Staff.present_on_sql(today), Staff.left_on, login
+    ).order_by(Staff.id)
+    with rt.reading() as uow:
+        total, rows = page_of(uow.session, query, offset, limit)
+    items = [StaffView(sid, name, role, team, bool(present), left, bool(has)) for
+             sid, name, role, team, present, left, has in rows]
+    return Slice(items, total, offset, limit)
 
 
 @dataclass(frozen=True)

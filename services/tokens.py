@@ -19,6 +19,7 @@ from sqlalchemy import or_, select, update
 
 from services.actors import Actor, Scope, client
 from services.authorisation import Action, authorise
+from services.paging import Slice, page_of
 from services.runtime import Runtime
 from workflow import limits
 from workflow.access import ApiToken
@@ -32,6 +33,15 @@ TOUCH_EVERY = timedelta(minutes=1)
 _KNOWN_SCOPES = frozenset(s.value for s in Scope)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _LONGEST = 128  # no token we make is longer; anything longer is not looked up at all
+
+
+class TokenInvalid(Invalid):
+    """A token that cannot be made as asked, naming the field that is wrong (``name``,
+    ``scopes`` or ``teams``) so a form can point at it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -66,7 +76,8 @@ def create(
     """Make a token for the system ``name`` with these scopes, limited to ``teams`` (none: all)."""
     authorise(actor, Action.MANAGE_TOKENS)
     if not _NAME.match(name):
-        raise Invalid(
+        raise TokenInvalid(
+            "name",
             f"token name {name!r}: use 1–64 letters, digits, dots, hyphens or underscores, "
             "starting with a letter or digit (it names the system, and is recorded as the source "
             "of the events it sends)"
@@ -99,11 +110,11 @@ def _scopes(given: Iterable[str]) -> list[Scope]:
         try:
             scope = Scope(value)
         except ValueError:
-            raise Invalid(f"unknown scope {value!r}: the scopes are {known}") from None
+            raise TokenInvalid("scopes", f"unknown scope {value!r}: the scopes are {known}") from None
         if scope not in found:
             found.append(scope)
     if not found:
-        raise Invalid(f"a token needs at least one scope ({known})")
+        raise TokenInvalid("scopes", f"a token needs at least one scope ({known})")
     return found
 
 
@@ -112,7 +123,7 @@ def _teams(given: Iterable[str]) -> list[str]:
     for team in given:
         team = team.strip()
         if not team or len(team) > limits.TEAM or not team.isprintable():
-            raise Invalid(f"team {team!r}: a team is 1–{limits.TEAM} printable characters")
+            raise TokenInvalid("teams", f"team {team!r}: a team is 1–{limits.TEAM} printable characters")
         if team not in found:
             found.append(team)
     return found
@@ -123,6 +134,15 @@ def list_tokens(rt: Runtime, actor: Actor) -> list[TokenView]:
     authorise(actor, Action.MANAGE_TOKENS)
     with rt.reading() as uow:
         return [_view(t) for t in uow.session.scalars(select(ApiToken).order_by(ApiToken.name))]
+
+
+def tokens_page(rt: Runtime, actor: Actor, offset: int, limit: int) -> Slice[TokenView]:
+    """The tokens (as :func:`list_tokens`) by name, one page at a time."""
+    authorise(actor, Action.MANAGE_TOKENS)
+    with rt.reading() as uow:
+        total, rows = page_of(uow.session, select(ApiToken).order_by(ApiToken.name), offset, limit)
+        items = [_view(row) for (row,) in rows]
+    return Slice(items, total, offset, limit)
 
 
 def revoke(rt: Runtime, actor: Actor, name: str, now: datetime | None = None) -> TokenView:

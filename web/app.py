@@ -14,7 +14,7 @@ from services.runtime import Runtime
 from web import api, errors, login, notify_callback, ops
 from web.headers import SecurityHeaders
 from web.metrics import HttpMetrics, Metrics
-from web.pages import audit, open_loops, performance, team, timeline
+from web.pages import admin, audit, my_work, open_loops, performance, team, timeline
 from web.sessions import Sessions, signer_for
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -40,6 +40,8 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(performance.router)
     app.include_router(audit.router)
     app.include_router(team.router)
+    app.include_router(admin.router)
+    app.include_router(my_work.router)
     # The compiled stylesheet (`make assets`); without it the pages still work, unstyled.
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
     errors.install(app)

@@ -230,6 +230,11 @@ def test_smtp_delivers_to_a_real_server_without_the_childs_name(smtp_runtime: An
     assert mail["Message-ID"] == "<reminder_digest.W1.2026-11-03@caseloop>"
     text = mail.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     assert "Open the case: http://localhost:8000/cases/C1" in text
+    # Reminders are acknowledged with one click on the web page, no longer with a command.
+    assert "Acknowledge each with one click on your work page: http://localhost:8000/my-work" in text
+    html = mail.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+    assert '<a href="http://localhost:8000/my-work">' in html and "/cases/C1" in html
+    assert "reminders ack" not in text + html
     assert "Child Example" not in mail["Subject"] + text
     sent = row(rt, w1)
     assert (sent.channel, sent.status, sent.provider_ref) == ("smtp", "sent", mail["Message-ID"])
