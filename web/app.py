@@ -14,6 +14,7 @@ from services.runtime import Runtime
 from web import api, errors, login, notify_callback, ops
 from web.headers import SecurityHeaders
 from web.metrics import HttpMetrics, Metrics
+from web.pages import deliveries, letters
 from web.sessions import Sessions, signer_for
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -34,6 +35,8 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(api.router)
     app.include_router(notify_callback.router)
     app.include_router(login.router)
+    app.include_router(letters.router)
+    app.include_router(deliveries.router)
     # The compiled stylesheet (`make assets`); without it the pages still work, unstyled.
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
     errors.install(app)
