@@ -40,7 +40,7 @@ DECISIONS = {
 
 def _outbox_id(raw: str) -> int:
     if not raw.isdigit() or int(raw) > MAX_ID:
-        raise NotFound(f"no outbox message {raw!r}")
+        raise NotFound(f"no outbox message {raw}")  # the words of services.letters
     return int(raw)
 
 
