@@ -167,6 +167,8 @@ def test_failed_returned_and_unknown_deliveries_each_with_what_to_do(live_server
         failed_letter = http.get(f"/letters/{d1.id}")  # each links to the message itself
         assert failed_letter.status_code == 200
         assert "SMTP server refused the recipient (550)" in failed_letter.text
+        digest = http.get(f"/letters/{mine.id}")  # a digest's page, as its reader got it
+        assert digest.status_code == 200 and "Reminder digest to staff" in digest.text
     with signed_in(live_server, "TM9") as http:
         assert list(rows(http.get("/deliveries"))) == [theirs.id, e1.id]
         assert http.get(f"/letters/{d1.id}").status_code == 404
