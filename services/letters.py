@@ -55,13 +55,18 @@ def may_approve(actor: Actor, case: Case) -> bool:
     """Whether ``actor`` answers for the case's letters: its worker, its team manager, or a
     service manager over its team (``Actor.teams``: their own and those whose managers report
     to them, from the staff directory)."""
+    return may_approve_on(actor, case.worker, case.team)
+
+
+def may_approve_on(actor: Actor, worker: str | None, team: str) -> bool:
+    """:func:`may_approve` for a case known only by its worker and team (a list's columns)."""
     if actor.kind is not Kind.STAFF:
         return False
-    if case.worker == actor.id:
+    if worker == actor.id:
         return True
     if actor.role is Role.TEAM_MANAGER:
-        return actor.team == case.team
-    return actor.role is Role.SERVICE_MANAGER and case.team in actor.teams
+        return actor.team == team
+    return actor.role is Role.SERVICE_MANAGER and team in actor.teams
 
 
 def _held(session: Session, actor: Actor, outbox_id: int) -> tuple[OutboxMessage, Case | None]:

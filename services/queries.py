@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import false, func, select
+from sqlalchemy import ColumnElement, false, func, select, true
 
 from messaging import lateness
 from messaging.outbox import OutboxMessage, Status
@@ -86,6 +86,18 @@ def overdue_page(
     return Page(items, len(clocks), limit, offset)
 
 
+def visible_messages(actor: Actor) -> ColumnElement[bool]:
+    """Which outbox rows ``actor`` may see, as a SQL condition on ``outbox`` outer-joined to
+    ``cases``: the letters of cases it may see and, for staff, the digests sent to them."""
+    if actor.kind is Kind.SYSTEM:
+        return true()
+    seen = OutboxMessage.case_id.is_not(None) & visible_cases(actor)
+    if actor.kind is not Kind.STAFF:
+        return seen
+    mine = OutboxMessage.case_id.is_(None) & (OutboxMessage.recipient == actor.id)
+    return seen | mine
+
+
 def outbox(
     rt: Runtime, actor: Actor, case: str | None = None, status: str | None = None
 ) -> list[dict[str, Any]]:
@@ -107,10 +119,7 @@ def outbox_page(
     if status is not None and status not in {s.value for s in Status}:
         raise Invalid(f"--status: {status!r} is not one of {', '.join(s.value for s in Status)}")
     query = select(OutboxMessage, Case.ref).outerjoin(Case, Case.id == OutboxMessage.case_id)
-    if actor.kind is not Kind.SYSTEM:
-        mine = OutboxMessage.case_id.is_(None) & (OutboxMessage.recipient == actor.id)
-        seen = OutboxMessage.case_id.is_not(None) & visible_cases(actor)
-        query = query.where(seen | mine) if actor.kind is Kind.STAFF else query.where(seen)
+    query = query.where(visible_messages(actor))
     if case is not None:
         query = query.where(Case.ref == case if _may_be_a_ref(case) else false())
     if status is not None:

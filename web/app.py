@@ -14,7 +14,7 @@ from services.runtime import Runtime
 from web import api, errors, login, notify_callback, ops
 from web.headers import SecurityHeaders
 from web.metrics import HttpMetrics, Metrics
-from web.pages import admin, audit, my_work, open_loops, performance, team, timeline
+from web.pages import admin, audit, deliveries, letters, my_work, open_loops, performance, team, timeline
 from web.sessions import Sessions, signer_for
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -42,6 +42,8 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(team.router)
     app.include_router(admin.router)
     app.include_router(my_work.router)
+    app.include_router(letters.router)
+    app.include_router(deliveries.router)
     # The compiled stylesheet (`make assets`); without it the pages still work, unstyled.
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
     errors.install(app)

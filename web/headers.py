@@ -6,6 +6,8 @@ background tasks are not buffered and every response passes through it, errors i
 
 from __future__ import annotations
 
+import re
+
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -35,6 +37,45 @@ SECURITY_HEADERS = {
 }
 
 
+# The one exception to "never framed": a letter's own content, shown inside its review page
+# (/letters/{id}) in an iframe. Only these two routes may be framed, and only by our own pages
+# ('self', SAMEORIGIN); every other response keeps DENY. The HTML of a letter is also sandboxed
+# (no scripts, no forms, no plugins, an origin of its own): it is the recipient's email, not a page
+# of ours, and it may keep its own inline <style> but nothing else. The PDF is not sandboxed:
+# browsers refuse to show a PDF in a sandboxed document.
+LETTER_PDF = re.compile(r"/letters/[0-9]+/pdf")
+LETTER_HTML = re.compile(r"/letters/[0-9]+/html")
+FRAMED_BY_OUR_PAGES = {
+    "content-security-policy": CONTENT_SECURITY_POLICY.replace(
+        "frame-ancestors 'none'", "frame-ancestors 'self'"
+    ),
+    "x-frame-options": "SAMEORIGIN",
+}
+SANDBOXED_LETTER_HTML = {
+    "x-frame-options": "SAMEORIGIN",
+    "content-security-policy": "; ".join(
+        [
+            "default-src 'none'",
+            "img-src 'self' data:",
+            "style-src 'unsafe-inline'",  # the letter's own <style>; scripts stay refused
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'self'",
+            "sandbox",
+        ]
+    ),
+}
+
+
+def headers_for(path: str, default: dict[str, str]) -> dict[str, str]:
+    """The security headers for a response to ``path``: ``default`` but for the letter content."""
+    if LETTER_PDF.fullmatch(path):
+        return {**default, **FRAMED_BY_OUR_PAGES}
+    if LETTER_HTML.fullmatch(path):
+        return {**default, **SANDBOXED_LETTER_HTML}
+    return default
+
+
 class SecurityHeaders:
     def __init__(self, app: ASGIApp, *, strict_transport: bool = False) -> None:
         self.app = app
@@ -50,7 +91,7 @@ class SecurityHeaders:
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in self.headers.items():
+                for name, value in headers_for(scope["path"], self.headers).items():
                     headers[name] = value
                 if "cache-control" not in headers:
                     # Responses carry case data: no shared cache or browser history keeps them.
