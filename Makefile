@@ -71,8 +71,12 @@ lint: install
 
 # The whole suite. Service-backed tests use CASELOOP_TEST_POSTGRES_URL and CASELOOP_TEST_REDIS_URL
 # (.ci/run sets both); without them they are skipped locally, and pytest lists what it skipped.
+# Two processes (pytest-xdist): each test's databases, Redis numbers and ports are its own; a
+# module's shared deployment stays on one process (--dist loadgroup).
+TEST_WORKERS ?= 2
+
 test: lint browser-deps
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 unit: install
 	$(BIN)/pytest tests/unit

@@ -25,14 +25,13 @@ from config.settings import Settings
 from config.wiring import build_runtime
 from services import access
 from services.actors import SYSTEM
+from tests.e2e.conftest import xdist_worker
 from tests.e2e.engine import Engine, Member, front_door_staff
 from tests.e2e.services import SmtpSink, free_port, wait_until
 from tests.factories import event, person, referral
 
 PASSWORD = "a password for the browser tests"
 OTHER_TEAM = "assessment-east"
-# Its own Redis database number: the process tests rotate through the others one test at a time.
-REDIS_DB = 15
 STARTUP_SECONDS = 120.0
 
 
@@ -96,8 +95,9 @@ def _postgres_schema(base: str) -> tuple[str, str, str]:
 
 
 def _redis_db(base: str) -> str:
+    """A Redis database of this worker's own, kept out of the process tests' rotation."""
     root = base.rsplit("/", 1)[0] if base.count("/") > 2 else base
-    return f"{root}/{REDIS_DB}"
+    return f"{root}/{15 - xdist_worker()[0]}"
 
 
 def _answers(url: str) -> bool:

@@ -32,6 +32,17 @@ def redis_url() -> str:
 _db_numbers = itertools.count()
 
 
+def xdist_worker() -> tuple[int, int]:
+    """This process's number among pytest-xdist's workers, and how many there are ((0, 1) without)."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(name.removeprefix("gw") or 0), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+
+
+def browser_databases() -> set[int]:
+    """The Redis databases the browser journeys' deployments use (one per worker, from the top)."""
+    return {15 - n for n in range(xdist_worker()[1])}
+
+
 @pytest.fixture
 def redis_db_url(redis_url: str) -> Iterator[str]:
     """A Redis database of its own for one test (not the configured one), flushed before and after."""
@@ -41,7 +52,10 @@ def redis_db_url(redis_url: str) -> Iterator[str]:
         available = int(client.config_get("databases").get("databases") or 16)
     except redis.ResponseError:  # CONFIG may be disabled on a managed Redis
         available = 16
-    choices = [n for n in range(available) if n != base]
+    choices = [n for n in range(available) if n != base and n not in browser_databases()]
+    # Under pytest-xdist each worker takes its own share of the numbers, so no two flush each other.
+    worker, workers = xdist_worker()
+    choices = [n for i, n in enumerate(choices) if i % workers == worker]
     number = choices[next(_db_numbers) % len(choices)]
     url = redis_url.rsplit("/", 1)[0] + f"/{number}" if redis_url.count("/") > 2 else f"{redis_url}/{number}"
     own = redis.Redis.from_url(url)
