@@ -121,6 +121,20 @@ def horizontal_overflow(page: Page) -> int:
     return int(page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth"))
 
 
+def too_wide(page: Page) -> list[str]:
+    """The innermost elements that reach past the viewport's right edge (for the message)."""
+    found: list[str] = page.evaluate(
+        """() => [...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+            .filter(e => ![...e.children].some(c => c.getBoundingClientRect().right
+                                               > document.documentElement.clientWidth + 1))
+            .slice(0, 5)
+            .map(e => `${e.tagName.toLowerCase()}.${[...e.classList].join('.')}`
+                      + ` "${e.textContent.trim().slice(0, 40)}"`)"""
+    )
+    return found
+
+
 def check_page(page: Page) -> None:
     """The page passes the WCAG 2.2 AA rules, and does not scroll sideways at 320 px wide."""
     assert page.locator("h1").count() == 1, f"{page.url}: a page has one main heading"
@@ -130,7 +144,7 @@ def check_page(page: Page) -> None:
     page.set_viewport_size(NARROW)
     try:
         overflow = horizontal_overflow(page)
-        assert overflow <= 0, f"{page.url} scrolls sideways by {overflow}px at 320px wide"
+        assert overflow <= 0, f"{page.url} scrolls sideways by {overflow}px at 320px wide: {too_wide(page)}"
         narrow_violations = accessibility_violations(page)  # e.g. reflowed content hiding a label
         assert not narrow_violations, f"{page.url} at 320px:\n" + "\n".join(narrow_violations)
     finally:
