@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install assets demo test lint unit benchmark clean system-deps browser-deps
+.PHONY: install assets demo test lint unit benchmark clean system-deps browser-deps screenshots
 
 # WeasyPrint (the PDF letters) needs Pango and a font from the system. Install them where apt-get is
 # available and we are root; elsewhere say what is missing.
@@ -33,6 +33,13 @@ $(STAMP): pyproject.toml
 CSS := web/static/caseloop.css
 
 node_modules/.package-lock.json: package.json package-lock.json
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; \
+	  else \
+	    echo "the pages' stylesheet is compiled with Node.js: install nodejs and npm"; exit 1; \
+	  fi; \
+	fi
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 
 $(CSS): node_modules/.package-lock.json web/assets/caseloop.scss
@@ -77,6 +84,10 @@ TEST_WORKERS ?= 2
 
 test: lint browser-deps
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
+
+# The README's screenshots, taken by the browser tests from the demo borough.
+screenshots: install browser-deps
+	CASELOOP_SCREENSHOTS=docs/screenshots $(BIN)/pytest tests/browser/test_demo_borough.py -k screenshots
 
 unit: install
 	$(BIN)/pytest tests/unit
