@@ -1,9 +1,9 @@
 """A case's timeline: what was received, the state it moved through, its clocks, the letters
 made (and what became of each) and who approved or rejected them, in the order they happened.
 
-Each new referral of the case is marked, and a re-referral within 12 months of the closure of
-the episode before it carries a tag: the measure managers report (12 calendar months in the
-council's local dates, as every calendar-month goal is counted).
+Each new referral of the case is marked, and a re-referral within 12 months of the referral of
+the episode before it carries a tag: the census's measure, the same rule as the history's flag and
+the performance page (``workflow.episodes.is_re_referral``, calendar months in local dates).
 
 A case the person may not see is not found, in the same words as one that does not exist.
 """
@@ -22,14 +22,12 @@ from messaging import case_timeline as tl
 from services.actors import Actor
 from services.authorisation import Action, authorise, visible_cases
 from services.runtime import Runtime
-from workflow.calendar import add_calendar_months
 from workflow.census import CLOSURE_REASONS, REFERRAL_SOURCES
 from workflow.clocks import ClockStatus, Rulebook
+from workflow.episodes import is_re_referral
 from workflow.errors import NotFound
 from workflow.lifecycle import State
 from workflow.model import Case
-
-RE_REFERRAL_MONTHS = 12
 
 STATE_WORDS = {
     State.NEW.value: "not yet referred",
@@ -187,17 +185,14 @@ def timeline(
     return Timeline(header, entries, total, newest_first)
 
 
-def is_re_referral(book: Rulebook, previous_closed: datetime, referred: datetime) -> bool:
-    """Whether a referral came within 12 months of the closure of the episode before it."""
-    closed_on = book.local_date(previous_closed)
-    return book.local_date(referred) <= add_calendar_months(closed_on, RE_REFERRAL_MONTHS)
-
-
 def _re_referrals(book: Rulebook, episodes: list[tl.EpisodeDates]) -> set[int]:
+    """The episodes whose referral came within 12 months of the one before (the census's rule)."""
     found: set[int] = set()
     for before, this in pairwise(episodes):
-        closed, referred = before.closed_at, this.referral_at
-        if closed is not None and referred is not None and is_re_referral(book, closed, referred):
+        previous, referred = before.referral_at, this.referral_at
+        if previous is not None and referred is not None and is_re_referral(
+            book.local_date(previous), book.local_date(referred)
+        ):
             found.add(this.episode)
     return found
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,8 +27,6 @@ from workflow.events import (
 from workflow.history import record
 from workflow.lifecycle import CaseFacts, State, resolve
 from workflow.model import Case
-
-RE_REFERRAL_WINDOW = timedelta(days=365)
 
 
 def facts_of(case: Case | None, ref: str) -> CaseFacts:
@@ -117,7 +115,7 @@ def apply(
             )
 
     if isinstance(event, ReferralReceived):
-        case = _open_episode(session, case, event)
+        case = _open_episode(session, book, case, event)
     assert case is not None
     before = case.state
     fact = FACT_OF.get(event.type)
@@ -152,14 +150,18 @@ def apply(
     return case
 
 
-def _open_episode(session: Session, case: Case | None, event: ReferralReceived) -> Case:
+def _open_episode(
+    session: Session, book: clocks.Rulebook, case: Case | None, event: ReferralReceived
+) -> Case:
     re_referral = False
     if case is None:
         case = Case(ref=event.case, state=State.NEW.value, episode=1)
         session.add(case)
     else:
         # A closed case referred again is a new episode; its clocks and facts start afresh.
-        re_referral = case.closed_at is not None and event.at - case.closed_at <= RE_REFERRAL_WINDOW
+        re_referral = case.referral_at is not None and episodes.is_re_referral(
+            book.local_date(case.referral_at), book.local_date(event.at)
+        )
         episodes.keep(session, case, event.at)
         case.episode += 1
         case.state = State.NEW.value

@@ -7,13 +7,24 @@ who referred a child must not receive the school's acknowledgement of the next r
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from workflow.calendar import add_calendar_months
 from workflow.model import Case, Episode
+
+# The census's measure: a referral within 12 months of the child's previous referral. The one
+# rule for the history's flag, the timeline's tag and the performance page's figure.
+RE_REFERRAL_MONTHS = 12
+
+
+def is_re_referral(previous_referral: date, referred: date) -> bool:
+    """Whether a referral on ``referred`` came within 12 calendar months of the previous one
+    (both local dates; a previous referral on 29 February counts to 28 February)."""
+    return referred <= add_calendar_months(previous_referral, RE_REFERRAL_MONTHS)
 
 # The columns of a case that describe its current episode (the case's identity does not change).
 EPISODE_FIELDS = (

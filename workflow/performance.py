@@ -129,6 +129,8 @@ def re_referral_tallies(
         before.name == REFERRAL_CLOCK,
         before.seq == 1,
         before.episode == this.episode - 1,
+        # Within 12 calendar months (workflow.episodes.is_re_referral, in SQL): the previous
+        # referral on or after the same day number a year earlier.
         _day_number(before.counted_from) >= _day_number(this.counted_from) - 10000,
     )
     query = (

@@ -196,6 +196,21 @@ def test_census_rules_rc8_needs_an_assessment_and_nothing_follows_a_referral_nfa
     assert (view["state"], view["closure_reason"]) == ("closed", "RC8")
 
 
+def test_a_re_referral_is_counted_from_the_previous_referral_not_its_closure(runtime: Runtime) -> None:
+    """The census's measure: a long episode closed last month, referred again more than 12
+    months after it began, is not a re-referral within 12 months."""
+    import_events(
+        runtime,
+        referral("C8", "2025-02-03"),
+        event("decision.made", "C8", "2025-02-04", outcome="nfa"),
+        event("case.closed", "C8", "2026-02-20", reason="NFA"),
+        referral("C8", "2026-03-02"),
+        now="2026-03-03",
+    )
+    (opened,) = history_of(runtime, "C8", "episode.opened")
+    assert opened.detail == {"re_referral_within_12_months": False}
+
+
 def test_a_re_referral_of_a_closed_case_opens_episode_2_with_fresh_clocks(runtime: Runtime) -> None:
     import_events(
         runtime,

@@ -171,7 +171,7 @@ def test_a_re_referral_after_more_than_12_months_is_not_marked(live_server: Live
         referral("OLD1", "2025-01-06T09:00:00+00:00"),
         event("decision.made", "OLD1", "2025-01-06T11:00:00+00:00", outcome="nfa"),
         event("case.closed", "OLD1", "2025-01-10T10:00:00+00:00", reason="NFA"),
-        referral("OLD1", "2026-01-12T09:00:00+00:00"),  # 12 months and 2 days after the closure
+        referral("OLD1", "2026-01-12T09:00:00+00:00"),  # 12 months and 6 days after the last referral
         now="2026-01-12T10:00:00+00:00",
     )
     with live_server.client() as http:
