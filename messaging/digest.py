@@ -84,7 +84,9 @@ class DigestRenderer:
         ).all()
         if not items:
             raise RenderError(f"outbox {row.id}: the digest has no reminders")
-        notes = lateness.explain(session, self.book, [(clock, case) for _, clock, case in items], person.id)
+        # Staff read it in their email: each step names the page where it is done.
+        pairs = [(clock, case) for _, clock, case in items]
+        notes = lateness.explain(session, self.book, pairs, person.id, pages=self.base_url)
         people = staff_directory(session)
         cases: dict[int, dict[str, Any]] = {}
         for item, clock, case in items:

@@ -6,6 +6,10 @@ way and record it), no letter can go to a professional with no email or address 
 phone and record it), its letter is still on its way, or simply nobody has done it yet (record it
 in the case system). The answer is read from the outbox and the case history as they stand, in
 the caller's reading transaction, for many clocks at once.
+
+The next step names a command for the command line and the API (``caseloop duty done …``), or,
+given the pages' address, the page where it is done: the staff digest and the team queue point
+at the pages, where a click does what the command would.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -37,10 +42,42 @@ class Lateness:
         return {"why": self.why, "reason": self.reason, "to_do": self.to_do}
 
 
+@dataclass(frozen=True)
+class Steps:
+    """How a next step is put: as the command ``by`` would run, or (``pages`` set: the pages'
+    address, "" for links within the site) as the page where it is done."""
+
+    by: str
+    pages: str | None = None
+
+    def review(self, letter_id: int) -> str:
+        if self.pages is not None:
+            return (f"review it on {self.pages}/letters/{letter_id}: approve it, or reject it with a "
+                    "reason and tell them another way")
+        return (f"review it: caseloop outbox show {letter_id}, then caseloop outbox approve {letter_id} "
+                f"--by {self.by} (or reject it with a reason and tell them another way)")
+
+    def record(self, ref: str, duty: str, how: str = _HOW) -> str:
+        if self.pages is not None:
+            return f"record it on {self.pages}/my-work"
+        return f"caseloop duty done {ref} {duty} --by {self.by} --how {how}"
+
+    def look(self, ref: str, status: str | None = None) -> str:
+        if self.pages is not None:
+            return f"{self.pages}/deliveries" if status else f"{self.pages}/cases/{quote(ref, safe='')}"
+        return f"caseloop outbox list --case {ref}" + (f" --status {status}" if status else "")
+
+
 def explain(
-    session: Session, book: Rulebook, clocks: Sequence[tuple[ClockRow, Case]], by: str
+    session: Session,
+    book: Rulebook,
+    clocks: Sequence[tuple[ClockRow, Case]],
+    by: str,
+    pages: str | None = None,
 ) -> dict[int, Lateness]:
-    """Why each clock is late and what to do, by clock id; ``by`` is the staff id the commands name."""
+    """Why each clock is late and what to do, by clock id; ``by`` is the staff id the commands
+    name, and with ``pages`` (the pages' address) each step names its page instead."""
+    steps = Steps(by, pages)
     case_ids = sorted({case.id for _, case in clocks})
     letters = _letters(session, case_ids)
     by_hand = _by_hand(session, case_ids)
@@ -51,10 +88,10 @@ def explain(
         if book.policy.duty(clock.name) is not None:
             mine = [m for m in episode if m.duty == clock.name]
             task = by_hand.get((case.id, clock.episode, clock.name))
-            found[clock.id] = _duty(case.ref, clock.name, mine, task, by)
+            found[clock.id] = _duty(case.ref, clock.name, mine, task, steps)
         elif clock.name == FAILED_LETTER_CLOCK:
             failed = [m for m in episode if m.status in _GONE_WRONG]
-            found[clock.id] = _failed_letter(case.ref, failed, by)
+            found[clock.id] = _failed_letter(case.ref, failed, steps)
         else:
             found[clock.id] = _not_recorded(book, clock.name)
     return found
@@ -63,8 +100,8 @@ def explain(
 _GONE_WRONG = (Status.FAILED.value, Status.REJECTED.value)
 
 
-def _duty(ref: str, duty: str, letters: list[OutboxMessage], task: str | None, by: str) -> Lateness:
-    done = f"caseloop duty done {ref} {duty} --by {by} --how {_HOW}"
+def _duty(ref: str, duty: str, letters: list[OutboxMessage], task: str | None, steps: Steps) -> Lateness:
+    done = steps.record(ref, duty)
     statuses = {m.status for m in letters}
     held = [m for m in letters if m.status == Status.HELD.value]
     if held:
@@ -73,48 +110,52 @@ def _duty(ref: str, duty: str, letters: list[OutboxMessage], task: str | None, b
         return Lateness(
             "held",
             f"held for approval: {reasons}",
-            f"review it: caseloop outbox show {letter.id}, then caseloop outbox approve {letter.id} "
-            f"--by {by} (or reject it with a reason and tell them another way)",
+            steps.review(letter.id),
         )
     if Status.FAILED.value in statuses:
         letter = next(m for m in letters if m.status == Status.FAILED.value)
         return Lateness(
             "failed",
             f"the letter failed ({letter.last_error or 'no reason given'})",
-            f"reach them another way, then record it: {done}",
+            f"reach them another way, then {done}" if steps.pages is not None
+            else f"reach them another way, then record it: {done}",
         )
     if Status.REJECTED.value in statuses:
-        return Lateness("rejected", "a reviewer rejected the letter", f"tell them another way, then: {done}")
+        return Lateness("rejected", "a reviewer rejected the letter", f"tell them another way, then: {done}"
+                        if steps.pages is None else f"tell them another way, then {done}")
     if Status.UNKNOWN.value in statuses:
         return Lateness(
             "uncertain",
             "the letter may not have arrived (its sending was interrupted)",
-            f"check it: caseloop outbox list --case {ref} --status unknown",
+            f"check it: {steps.look(ref, Status.UNKNOWN.value)}",
         )
     if statuses & {Status.QUEUED.value, Status.SENDING.value}:
         return Lateness(
             "sending",
             "the letter is still waiting to go (retrying, or outside office hours)",
-            f"if it is still here tomorrow: caseloop outbox list --case {ref}",
+            f"if it is still here tomorrow: {steps.look(ref)}",
         )
     if task is not None:
         return Lateness(
             "by_hand",
             f"nobody to write to (no email or address): {task}",
-            f"{task}, then record it: caseloop duty done {ref} {duty} --by {by} --how phone",
+            f"{task}, then {steps.record(ref, duty)}" if steps.pages is not None
+            else f"{task}, then record it: {steps.record(ref, duty, 'phone')}",
         )
-    return Lateness("not_done", "not done yet", f"do it, then record it: {done}")
+    return Lateness("not_done", "not done yet", f"do it, then {done}" if steps.pages is not None
+                    else f"do it, then record it: {done}")
 
 
-def _failed_letter(ref: str, failed: list[OutboxMessage], by: str) -> Lateness:
+def _failed_letter(ref: str, failed: list[OutboxMessage], steps: Steps) -> Lateness:
     duties = sorted({m.duty for m in failed if m.duty})
     duty = duties[0] if len(duties) == 1 else "DUTY"
     error = failed[-1].last_error if failed else None
+    where = steps.look(ref, Status.FAILED.value)
     return Lateness(
         "failed",
         "a letter failed or came back" + (f" ({error})" if error else ""),
-        f"reach them another way (caseloop outbox list --case {ref} --status failed), then record it: "
-        f"caseloop duty done {ref} {duty} --by {by} --how {_HOW}",
+        f"reach them another way ({where}), then {steps.record(ref, duty)}" if steps.pages is not None
+        else f"reach them another way ({where}), then record it: {steps.record(ref, duty)}",
     )
 
 

@@ -300,7 +300,7 @@ def queue(
         ids = [row.id for row in shown]
         # Only the page is explained (why each is late): at most a page of clocks is read whole.
         pairs = _clocks_and_cases(uow.session, ids)
-        notes = lateness.explain(uow.session, rt.book, list(pairs.values()), actor.id)
+        notes = lateness.explain(uow.session, rt.book, list(pairs.values()), actor.id, pages="")
         people = _staff_by_id(uow.session, {row.worker for row in shown if row.worker})
         items = []
         for row in shown:

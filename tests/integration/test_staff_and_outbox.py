@@ -294,7 +294,9 @@ def test_smtp_fails_within_its_timeout(smtp_runtime: Any, tmp_path: Path, kind: 
         started = time.monotonic()
         outcome = rt.deliverer().deliver(w1)
         elapsed = time.monotonic() - started
-    assert elapsed < 2 + 2
+    # The 2-second timeout, plus rendering and the database on a loaded machine: far below the
+    # 20 seconds of the default, so the setting is what ended the wait.
+    assert elapsed < 2 + 10
     tried = row(rt, w1)
     assert (outcome, tried.status, tried.attempts) == ("retrying", "queued", 1)
     assert tried.last_error is not None and tried.last_error.startswith("SMTP connection failed: ")

@@ -169,7 +169,8 @@ def test_a_professional_referrer_with_no_email_or_address_is_a_phone_task_until_
     assert row["to_do"] == f"tell them by phone, then record it: {record}"
     assert cli.ok("tick", now=wednesday).stdout
     [digest] = cli.mails_to("w1@council.example")
-    assert f"To do: tell them by phone, then record it: {record}" in text_of(digest)
+    # The email points at the page where it is done, not at a command.
+    assert "To do: tell them by phone, then record it on http://localhost:8000/my-work" in text_of(digest)
 
     # `duty done` needs to know how.
     missing = cli("duty", "done", "C1", duty, "--by", "W1", now=wednesday)
@@ -338,19 +339,18 @@ def test_a_digest_groups_by_case_most_urgent_first_and_says_why_each_is_late(
     ]
     assert "These deadlines on 4 cases need your attention on 2026-11-04, the most urgent first." in text
     sections = dict(zip(["C4", "C1", "C2", "C3"], text.split("== Case ")[1:], strict=True))
-    anything = "--how phone|meeting|letter"
     assert "Why it is late: not recorded yet" in sections["C4"]
     assert ("To do: record it in the case system (decision.made); caseloop takes it from there"
             in sections["C4"])
     assert ("Why it is late: held for approval: domestic abuse: a worker must review every letter"
             in sections["C1"])
-    review = f"caseloop outbox show {held.id}, then caseloop outbox approve {held.id} --by W1"
-    assert f"To do: review it: {review}" in sections["C1"]
+    review = f"review it on http://localhost:8000/letters/{held.id}: approve it, or reject it with a reason"
+    assert f"To do: {review}" in sections["C1"]
     assert "Why it is late: the letter failed (" in sections["C2"]
-    assert f"caseloop duty done C2 referrer_acknowledgement --by W1 {anything}" in sections["C2"]
+    assert "reach them another way, then record it on http://localhost:8000/my-work" in sections["C2"]
     # The failed letter is a task of its own, due today: where it stands, not why it is late.
     assert "Where it stands: a letter failed or came back" in sections["C2"]
-    phone = "tell them by phone, then record it: caseloop duty done C3 referrer_acknowledgement"
+    phone = "tell them by phone, then record it on http://localhost:8000/my-work"
     assert phone in sections["C3"]
     assert "And " not in text  # four cases: within the limit
 
