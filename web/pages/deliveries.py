@@ -11,8 +11,8 @@ from fastapi.responses import Response
 
 from services import access
 from services.deliveries import check_filters, deliveries
-from web.pages.outbox_display import case_link, local_time, pagination
-from web.pages.rendering import PAGE_SIZE, Paging, page_number, render, runtime, signed_in
+from web.pages.display import case_link, clock_time
+from web.pages.rendering import PAGE_SIZE, Paging, page_number, pagination, render, runtime, signed_in
 from workflow.errors import Invalid
 
 router = APIRouter(include_in_schema=False)
@@ -36,7 +36,7 @@ def failed_deliveries(
         "channel": channel,
         "status_choices": STATUS_CHOICES,
         "channel_choices": CHANNEL_CHOICES,
-        "local_time": local_time,
+        "local_time": clock_time,
         "case_link": case_link,
     }
     try:

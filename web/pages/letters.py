@@ -18,8 +18,18 @@ from fastapi.responses import Response
 from services import access
 from services.letter_review import held_letters, letter_content, letter_under_review
 from services.letters import approve_letter, reject_letter
-from web.pages.outbox_display import case_link, local_date, local_time, pagination
-from web.pages.rendering import PAGE_SIZE, Paging, notice, page_number, redirect, render, runtime, signed_in
+from web.pages.display import case_link, clock_time, long_date
+from web.pages.rendering import (
+    PAGE_SIZE,
+    Paging,
+    notice,
+    page_number,
+    pagination,
+    redirect,
+    render,
+    runtime,
+    signed_in,
+)
 from workflow.errors import Conflict, Forbidden, Invalid, NotFound
 from workflow.limits import WORDS
 
@@ -54,7 +64,7 @@ def held(request: Request, signed: access.SignedIn = Depends(signed_in)) -> Resp
         request,
         "pages/letters_held.html",
         {"letters": found.rows, "paging": paging, "pagination": pagination(request, paging),
-         "local_date": local_date, "case_link": case_link},
+         "local_date": long_date, "case_link": case_link},
     )
 
 
@@ -77,7 +87,7 @@ def _letter_page(
         "letter": shown,
         "errors": errors or {},
         "typed": typed or {},
-        "local_time": local_time,
+        "local_time": clock_time,
         "case_link": case_link,
         "max_reason": WORDS,
     }

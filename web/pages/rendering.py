@@ -14,6 +14,7 @@ page say words of their choosing through a link.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,3 +175,35 @@ def page_link(request: Request, number: int) -> str:
     params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("page", "done")]
     params.append(("page", str(number)))
     return f"{request.url.path}?{urlencode(params)}"
+
+
+PAGES_AROUND = 2  # page numbers shown either side of the current one, besides the first and last
+
+
+def pagination(
+    request: Request,
+    paging: Paging,
+    link: Callable[[int], str] | None = None,
+    label: str | None = None,
+) -> dict[str, Any] | None:
+    """The parameters of ``govukPagination`` for this page of a list (None: it fits on one):
+    the first and last pages and those near this one. ``link`` makes a page's address (default:
+    this address with ``page`` set); ``label`` names the list when a page has several."""
+    if paging.pages <= 1:
+        return None
+    href = link or (lambda number: page_link(request, number))
+    current, last = paging.number, paging.pages
+    shown = sorted({1, last, *range(max(1, current - PAGES_AROUND), min(last, current + PAGES_AROUND) + 1)})
+    items: list[dict[str, Any]] = []
+    for before, number in zip([0, *shown], shown, strict=False):
+        if number - before > 1:
+            items.append({"ellipsis": True})
+        items.append({"number": number, "href": href(number), "current": number == current})
+    params: dict[str, Any] = {"items": items}
+    if label:
+        params["landmarkLabel"] = label
+    if current > 1:
+        params["previous"] = {"href": href(current - 1)}
+    if current < last:
+        params["next"] = {"href": href(current + 1)}
+    return params

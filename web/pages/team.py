@@ -9,7 +9,6 @@ to an address that keeps them, so a refused reallocation shows the same rows aga
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -18,7 +17,8 @@ from fastapi.responses import Response
 
 from services import access, allocation, team_queue
 from services.team_queue import Rows, Table
-from web.pages.rendering import PAGE_SIZE, Paging, notice, redirect, render, runtime, signed_in
+from web.pages.display import long_date
+from web.pages.rendering import PAGE_SIZE, Paging, notice, pagination, redirect, render, runtime, signed_in
 from web.sessions import Signer
 
 router = APIRouter(include_in_schema=False)
@@ -171,29 +171,12 @@ def _link(request: Request, key: str, number: int) -> str:
     return f"/team?{urlencode(params)}#{key}"
 
 
+LIST_NAMES = {"statutory": "statutory clocks", "duties": "letter duties", "unallocated": "unallocated cases"}
+
+
 def _pagination(request: Request, key: str, paging: Paging) -> dict[str, Any] | None:
-    """The GOV.UK pagination's parameters: the first, the last and the pages next to this one."""
-    if paging.pages <= 1:
-        return None
-    near = range(max(1, paging.number - 1), min(paging.pages, paging.number + 1) + 1)
-    shown = sorted({1, paging.pages, *near})
-    items: list[dict[str, Any]] = []
-    for before, n in zip([0, *shown], shown, strict=False):
-        if before and n - before > 1:
-            items.append({"ellipsis": True})
-        items.append({"number": n, "href": _link(request, key, n), "current": n == paging.number})
-    labels = {"statutory": "statutory clocks", "duties": "letter duties", "unallocated": "unallocated cases"}
-    params: dict[str, Any] = {"items": items, "landmarkLabel": f"Pages of {labels[key]}"}
-    if paging.number > 1:
-        params["previous"] = {"href": _link(request, key, paging.number - 1)}
-    if paging.number < paging.pages:
-        params["next"] = {"href": _link(request, key, paging.number + 1)}
-    return params
-
-
-def long_date(day: date) -> str:
-    """A date as GOV.UK writes it: 3 November 2026."""
-    return f"{day.day} {day:%B %Y}"
+    """This list's page links: each keeps the filters and the other lists' pages."""
+    return pagination(request, paging, lambda n: _link(request, key, n), f"Pages of {LIST_NAMES[key]}")
 
 
 def sentence(text: str) -> str:

@@ -10,8 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from services import access, timeline
-from web.pages.paging_links import pagination
-from web.pages.rendering import PAGE_SIZE, Paging, page_number, render, runtime, signed_in
+from web.pages.rendering import PAGE_SIZE, Paging, page_number, pagination, render, runtime, signed_in
 
 router = APIRouter(include_in_schema=False)
 
