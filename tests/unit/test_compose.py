@@ -47,6 +47,10 @@ def _resolves(words: list[str]) -> bool:
 
 def test_the_dockerfile_runs_caseloop() -> None:
     assert 'ENTRYPOINT ["caseloop"]' in (ROOT / "Dockerfile").read_text()
+    # The pages' stylesheet is compiled in a stage of its own and copied where the web serves it.
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "npm ci --ignore-scripts" in dockerfile
+    assert "COPY --from=assets /build/web/static ./web/static" in dockerfile
 
 
 def test_the_image_holds_every_package_caseloop_installs() -> None:
