@@ -78,12 +78,15 @@ lint: install
 
 # The whole suite. Service-backed tests use CASELOOP_TEST_POSTGRES_URL and CASELOOP_TEST_REDIS_URL
 # (.ci/run sets both); without them they are skipped locally, and pytest lists what it skipped.
-# Two processes (pytest-xdist): each test's databases, Redis numbers and ports are its own; a
-# module's shared deployment stays on one process (--dist loadgroup).
+# Two steps. First everything but the process tests, in two processes (pytest-xdist): each test's
+# databases, Redis numbers and ports are its own. Then the tests marked slow, which start caseloop's
+# own workers, beats and browsers and wait on them under deadlines, one at a time: run side by
+# side they would starve each other's processes of the machine's CPUs.
 TEST_WORKERS ?= 2
 
 test: lint browser-deps
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup -m "not slow"
+	$(BIN)/pytest -m slow
 
 # The README's screenshots, taken by the browser tests from the demo borough.
 screenshots: install browser-deps

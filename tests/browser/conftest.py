@@ -46,13 +46,16 @@ def chromium_path() -> str | None:
     )
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an event loop running in this thread
+# while it is open, and later tests in the same process that start a loop of their own (a test
+# client) would fail.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium(playwright: Playwright) -> Iterator[Browser]:
     path = require("chromium", "browser", chromium_path())
     browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
