@@ -6,8 +6,12 @@ says so) when it is unset; under CI (``CI=true``) a missing service is an error,
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import sqlite3
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,11 +20,44 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+import migrations
 from config.settings import Settings
 from config.wiring import Runtime, build_runtime
-from migrations import upgrade
 
 TESTS = Path(__file__).resolve().parent
+
+# Hundreds of tests each migrate a fresh SQLite file to the head revision, about a second each.
+# The first in each test process is migrated by Alembic itself; the rest get a copy of it (its
+# mode kept: owner-only, as caseloop makes it). Any other use (a revision, a database that exists,
+# PostgreSQL) goes to Alembic as ever. Replaced here, before any test module imports it.
+_alembic_upgrade = migrations.upgrade
+_template: list[Path] = []
+
+
+def _sqlite_file(url: str) -> Path | None:
+    parsed = make_url(url)
+    return Path(parsed.database) if parsed.get_backend_name() == "sqlite" and parsed.database else None
+
+
+def _upgrade_from_template(url: str, revision: str = "head") -> None:
+    path = _sqlite_file(url)
+    if revision != "head" or path is None or path.exists():
+        _alembic_upgrade(url, revision)
+        return
+    if not _template:
+        folder = Path(tempfile.mkdtemp(prefix="caseloop-schema-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        made = folder / "head.db"
+        _alembic_upgrade(f"sqlite:///{made}", "head")
+        with sqlite3.connect(made) as conn:  # everything in the main file, none left in the WAL
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        _template.append(made)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(_template[0], path)
+
+
+migrations.upgrade = _upgrade_from_template
+upgrade = _upgrade_from_template
 
 
 def require(name: str, what: str, present: str | None) -> str:

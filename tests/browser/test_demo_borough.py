@@ -49,7 +49,7 @@ def borough(tmp_path_factory: pytest.TempPathFactory, chromium: Browser) -> Iter
     try:
         engine.cli("db", "upgrade")
         # Six weeks of a smaller borough: every page has rows, the performance page two months.
-        engine.cli("demo", "--weeks", "6", "--per-week", "50", "--logins", str(root / "logins.txt"),
+        engine.cli("demo", "--weeks", "6", "--per-week", "30", "--logins", str(root / "logins.txt"),
                    "--output", str(root / "demo.jsonl"), timeout=300)
         port = free_port()
         web = engine.start("web", "--port", str(port))
