@@ -156,6 +156,26 @@ def _letters(book: Rulebook, visible: ColumnElement[bool]) -> Rows:
     )
 
 
+def _unlettered(why: str, book: Rulebook) -> Rows:
+    """The union's columns for a duty's clock that has no letter to point at (so no outbox id),
+    its recipient's audience in both audience columns."""
+    audience = _audience(book)
+    return select(
+        cast(literal(why), String).label("why"),
+        Case.id,
+        Case.ref,
+        Case.team,
+        ClockRow.name,
+        ClockRow.episode,
+        ClockRow.seq,
+        ClockRow.started_at,
+        ClockRow.due_on,
+        cast(null(), Integer),
+        audience,
+        audience,
+    ).select_from(ClockRow)
+
+
 def _without_letters(book: Rulebook, visible: ColumnElement[bool]) -> Rows:
     """Owed duties with no letter at all: a professional to be told by phone."""
     any_letter = exists().where(
@@ -163,23 +183,8 @@ def _without_letters(book: Rulebook, visible: ColumnElement[bool]) -> Rows:
         OutboxMessage.duty == ClockRow.name,
         _episode_of_letter() == ClockRow.episode,
     )
-    audience = _audience(book)
     return (
-        select(
-            cast(literal(BY_HAND), String).label("why"),
-            Case.id,
-            Case.ref,
-            Case.team,
-            ClockRow.name,
-            ClockRow.episode,
-            ClockRow.seq,
-            ClockRow.started_at,
-            ClockRow.due_on,
-            cast(null(), Integer),
-            audience,
-            audience,
-        )
-        .select_from(ClockRow)
+        _unlettered(BY_HAND, book)
         .join(Case, Case.id == ClockRow.case_id)
         .where(ClockRow.name.in_(_duty_names(book)), ClockRow.status.in_(_ACTIVE), ~any_letter, visible)
     )
@@ -241,23 +246,8 @@ def _cancelled_for_nobody() -> ColumnElement[bool]:
 
 
 def _nobody(book: Rulebook, visible: ColumnElement[bool]) -> Rows:
-    audience = _audience(book)
     return (
-        select(
-            cast(literal(NOBODY), String).label("why"),
-            Case.id,
-            Case.ref,
-            Case.team,
-            ClockRow.name,
-            ClockRow.episode,
-            ClockRow.seq,
-            ClockRow.started_at,
-            ClockRow.due_on,
-            cast(null(), Integer),
-            audience,
-            audience,
-        )
-        .select_from(ClockRow)
+        _unlettered(NOBODY, book)
         .join(Case, Case.id == ClockRow.case_id)
         .where(
             ClockRow.name.in_(_duty_names(book)),
