@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install assets demo test lint unit benchmark clean system-deps browser-deps screenshots
+.PHONY: install assets demo test lint unit bench bench-quick clean system-deps browser-deps screenshots
 
 # WeasyPrint (the PDF letters) needs Pango and a font from the system. Install them where apt-get is
 # available and we are root; elsewhere say what is missing.
@@ -95,8 +95,17 @@ screenshots: install browser-deps
 unit: install
 	$(BIN)/pytest tests/unit
 
-benchmark: install
-	$(BIN)/python -m benchmarks
+# The benchmark suite: one table of figures, each beside its raw baseline measured in the same
+# run. It builds its own data in scratch PostgreSQL schemas and a Redis database of its own.
+BENCH_POSTGRES ?= $(or $(CASELOOP_BENCH_POSTGRES_URL),postgresql+psycopg://postgres@127.0.0.1:5432/postgres)
+BENCH_REDIS    ?= $(or $(CASELOOP_BENCH_REDIS_URL),redis://127.0.0.1:6379/13)
+BENCH := $(BIN)/python -m benchmarks --postgres $(BENCH_POSTGRES) --redis $(BENCH_REDIS)
+
+bench: install
+	$(BENCH)
+
+bench-quick: install
+	$(BENCH) --quick
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache node_modules web/static

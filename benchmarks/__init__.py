@@ -1,1 +1,1 @@
-"""Performance targets for caseloop, with the figures they print (``make benchmark``)."""
+"""Performance targets for caseloop, with the figures they print (``make bench``, ``make bench-quick``)."""

@@ -1,105 +1,60 @@
-"""Measure caseloop on a synthetic borough and compare with its targets.
+"""caseloop's benchmark suite: each figure beside its raw baseline, measured in the same run.
 
-    python -m benchmarks [--weeks 8] [--per-week 350] [--postgres URL]
+    python -m benchmarks [--quick] [--only NAME,...] [--postgres URL] [--redis URL]
 
-Targets (2 cores): importing the events a council receives in a week takes well under a minute
-(a busy week of about 2,000 events in under 15 seconds: at least 134 events a second); one sweep
-pass over the borough (recalculation, breaches, planning a working day's digests, claiming)
-takes under 5 seconds; the overdue queue answers in under a second. The figures are printed, not
-asserted: speed is tracked here, not in timed tests.
+Every benchmark builds its own data (a synthetic borough, or rows written straight to the tables)
+in a scratch folder and fresh PostgreSQL schemas, and prints rows of one table: the figure, its
+baseline, the ratio and the target. ``--quick`` runs each at a size that finishes in under two
+minutes in all; the full run uses the sizes the targets name. Figures are printed, not asserted:
+speed is tracked here, not in timed tests.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import tempfile
+import importlib
+import sys
 import time
-from collections.abc import Callable
-from datetime import datetime
-from pathlib import Path
-from typing import Any
+import traceback
 
-from config.settings import Settings
-from config.wiring import build_runtime
-from migrations import upgrade
-from services import intake, queries
-from services.actors import SYSTEM
-from services.people import import_staff
-from services.sweep import sweep as run_sweep
-from workflow.demo import Borough, staff_csv
+from benchmarks.harness import Bench, Figure, env_url, print_table, scratch_folder
 
-NOW = datetime.fromisoformat("2026-11-27T17:00:00+00:00")  # a Friday: the borough's history ends here
-MONDAY_MORNING = datetime.fromisoformat("2026-11-30T08:05:00+00:00")
-TARGETS = {"import": 2000 / 15, "sweep": 5.0, "overdue": 1.0}
+# The benchmarks, in the order of the table: module names under benchmarks/, each with
+# ``run(bench) -> list[Figure]``.
+SUITES = ("borough",)
 
 
-def _timed(action: Callable[[], Any]) -> tuple[float, Any]:
-    start = time.perf_counter()
-    result = action()
-    return time.perf_counter() - start, result
-
-
-def run(url: str, weeks: int, per_week: int, var: Path) -> list[tuple[str, str, str, bool]]:
-    upgrade(url)
-    settings = Settings(database_url=url, var_dir=var)
-    rt = build_runtime(settings)
-    borough = Borough(
-        seed=2026, weeks=weeks, per_week=per_week, zone=settings.zone, calendar=rt.book.calendar
-    )
-    events = [json.dumps(e) for e in borough.events(NOW)]
-    import_staff(rt, SYSTEM, staff_csv().splitlines(), NOW)
-
-    seconds, report = _timed(lambda: intake.import_events(rt, SYSTEM, events, "bench", NOW))
-    rate = report.accepted / seconds
-    rows = [
-        (
-            "import",
-            f"{report.accepted} events in {seconds:.1f} s",
-            f"{rate:.0f} events/s (≥ 134)",
-            rate >= TARGETS["import"],
-        )
-    ]
-
-    seconds, sweep = _timed(
-        lambda: run_sweep(rt, SYSTEM, MONDAY_MORNING)
-    )
-    plan = sweep.plan
-    rows.append(
-        (
-            "sweep (Monday 08:05)",
-            f"{sweep.breached} breaches, {plan.items if plan else 0} reminders, "
-            f"{len(sweep.to_deliver)} messages claimed",
-            f"{seconds:.2f} s (< 5 s)",
-            seconds < TARGETS["sweep"],
-        )
-    )
-
-    def overdue() -> int:
-        return len(queries.overdue(rt, SYSTEM, now=MONDAY_MORNING))
-
-    seconds, count = _timed(overdue)
-    rows.append(("overdue queue", f"{count} rows", f"{seconds:.2f} s (< 1 s)", seconds < TARGETS["overdue"]))
-    rt.close()
-    return rows
-
-
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weeks", type=int, default=8)
-    parser.add_argument("--per-week", type=int, default=350)
-    parser.add_argument("--postgres", help="also measure on this PostgreSQL URL (an empty database)")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        targets = {"SQLite": f"sqlite:///{Path(tmp) / 'bench.db'}"}
-        if args.postgres:
-            targets["PostgreSQL"] = args.postgres
-        print(f"caseloop benchmark: {args.per_week} referrals a week for {args.weeks} weeks")
-        for name, url in targets.items():
-            print(f"\n{name}")
-            for what, amount, figure, ok in run(url, args.weeks, args.per_week, Path(tmp) / name):
-                print(f"  {what:<22} {amount:<48} {figure:<24} {'ok' if ok else 'MISSED'}")
+    parser.add_argument("--quick", action="store_true", help="small sizes: under two minutes in all")
+    parser.add_argument("--only", help=f"comma-separated benchmarks (of {', '.join(SUITES)})")
+    parser.add_argument(
+        "--postgres",
+        default=env_url("CASELOOP_BENCH_POSTGRES_URL"),
+        help="a PostgreSQL URL whose database may hold scratch schemas",
+    )
+    parser.add_argument("--redis", default=env_url("CASELOOP_BENCH_REDIS_URL"), help="a Redis URL (a database number of its own)")
+    args = parser.parse_args(argv)
+    chosen = args.only.split(",") if args.only else list(SUITES)
+    unknown = sorted(set(chosen) - set(SUITES))
+    if unknown:
+        parser.error(f"no benchmark {', '.join(unknown)} (known: {', '.join(SUITES)})")
+    started = time.monotonic()
+    figures: list[Figure] = []
+    with scratch_folder() as folder:
+        for name in chosen:
+            bench = Bench(args.quick, folder, args.postgres, args.redis)
+            print(f"measuring {name}…", file=sys.stderr, flush=True)
+            try:
+                figures += importlib.import_module(f"benchmarks.{name}").run(bench)
+            except Exception as exc:  # one benchmark that cannot run does not hide the others
+                traceback.print_exc()
+                figures.append(Figure(name, "could not run", note=f"{type(exc).__name__}: {exc}", met=False))
+    size = "quick" if args.quick else "full"
+    print(f"caseloop benchmarks ({size}, {time.monotonic() - started:.0f} s)\n")
+    print_table(figures, sys.stdout)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
