@@ -33,7 +33,11 @@ def main(argv: list[str] | None = None) -> int:
         default=env_url("CASELOOP_BENCH_POSTGRES_URL"),
         help="a PostgreSQL URL whose database may hold scratch schemas",
     )
-    parser.add_argument("--redis", default=env_url("CASELOOP_BENCH_REDIS_URL"), help="a Redis URL (a database number of its own)")
+    parser.add_argument(
+        "--redis",
+        default=env_url("CASELOOP_BENCH_REDIS_URL"),
+        help="a Redis URL (a database number of its own)",
+    )
     args = parser.parse_args(argv)
     chosen = args.only.split(",") if args.only else list(SUITES)
     unknown = sorted(set(chosen) - set(SUITES))

@@ -59,9 +59,7 @@ def measure(url: str, weeks: int, per_week: int, var: Path) -> list[tuple[str, s
         )
     ]
 
-    seconds, sweep = _timed(
-        lambda: run_sweep(rt, SYSTEM, MONDAY_MORNING)
-    )
+    seconds, sweep = _timed(lambda: run_sweep(rt, SYSTEM, MONDAY_MORNING))
     plan = sweep.plan
     rows.append(
         (
@@ -85,7 +83,9 @@ def measure(url: str, weeks: int, per_week: int, var: Path) -> list[tuple[str, s
 def run(bench: Bench) -> list[Figure]:
     weeks = 2 if bench.quick else 8
     figures: list[Figure] = []
-    targets: dict[str, Callable[[], AbstractContextManager[str]]] = {"SQLite": lambda: nullcontext(bench.sqlite_url("borough"))}
+    targets: dict[str, Callable[[], AbstractContextManager[str]]] = {
+        "SQLite": lambda: nullcontext(bench.sqlite_url("borough"))
+    }
     if bench.postgres_url:
         targets["PostgreSQL"] = bench.postgres_schema
     for name, database in targets.items():

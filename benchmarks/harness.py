@@ -105,7 +105,7 @@ def print_table(figures: list[Figure], out: Any) -> None:
         for f in figures
     ]
     widths = [max(len(str(r[i])) for r in (headers, *rows)) for i in range(len(headers))]
-    line = "  ".join("{:<%d}" % w for w in widths)
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
     print(line.format(*headers).rstrip(), file=out)
     print("  ".join("-" * w for w in widths), file=out)
     for row in rows:
