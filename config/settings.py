@@ -49,6 +49,11 @@ class Settings(BaseSettings):
         default=300, ge=1, description="Re-dispatch a queued message whose broker message was lost, seconds."
     )
     claim_batch: int = Field(default=500, ge=1, description="Messages one sweep or tick hands out at most.")
+    # Each chunk of clocks is one transaction: small enough to keep locks and memory short,
+    # large enough that the round trips do not dominate.
+    plan_chunk: int = Field(
+        default=1000, ge=1, le=100_000, description="Clocks planned per transaction of the day's reminders."
+    )
     # What the broker may hold for delivery: each worker slot has at most this many messages
     # waiting for it, so a backlog waits in the database (where it can be re-planned, held or
     # cancelled), not in the broker. Each finished delivery claims the next, so this bounds the

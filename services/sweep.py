@@ -10,9 +10,10 @@ Each step is its own short unit of work, and none calls the network:
 
 What needs the network (delivering, confirming, reading statuses) is handed back as ids: the
 sweeper task queues one task for each, and ``tick`` runs them in its own process afterwards. The
-pass is safe to run twice at once: planning takes an advisory lock on PostgreSQL (a second pass
-skips it) and SQLite's write lock serialises it; claims lock rows with SKIP LOCKED; and every
-row created has a unique key besides.
+pass is safe to run twice at once: planning is idempotent (unique keys, and the day's marker
+written last with the digests), and on PostgreSQL a second pass skips it while an advisory lock
+is held; claims lock rows with SKIP LOCKED; and every row created has a unique key besides.
+Nothing here calls a channel: the sweep only claims, and returns ids.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import text
-from sqlalchemy.orm import Session
 
 from messaging import reconcile, status_reads
 from messaging.claims import claim_due
@@ -33,11 +35,14 @@ from services.actors import Actor
 from services.authorisation import Action, authorise
 from services.runtime import Runtime
 from workflow import clocks, heartbeats
+from workflow.db import Database
 from workflow.reminders import PlanReport, in_office_hours, plan_day
 
 log = logging.getLogger(__name__)
 
 _LOCK_KEY = 7_316_001  # any fixed number: the planning step's advisory lock on PostgreSQL
+# One lock per schema, so deployments (or test runs) sharing a database do not skip each other.
+_LOCKED = ":k, hashtext(current_schema())"
 STATUS_READ_BATCH = 50  # messages asked about per status-reading task
 
 
@@ -65,12 +70,37 @@ class SweepReport:
         )
 
 
-def _take_lock(session: Session) -> bool:
-    if session.get_bind().dialect.name != "postgresql":
-        return True  # SQLite: this transaction began IMMEDIATE and already holds the write lock
-    # One lock per schema, so deployments (or test runs) sharing a database do not skip each other.
-    query = text("SELECT pg_try_advisory_xact_lock(:k, hashtext(current_schema()))")
-    return bool(session.execute(query, {"k": _LOCK_KEY}).scalar())
+@contextmanager
+def _planning_lock(db: Database) -> Iterator[bool]:
+    """Whether this pass may plan the day: on PostgreSQL a session advisory lock, held on a
+    connection of its own across the planning's many short transactions (and let go with that
+    connection if the process dies). Only an economy: planning is idempotent by its keys and the
+    day's marker, so on SQLite, where chunks are serialised by the write lock, none is taken."""
+    if db.dialect != "postgresql":
+        yield True
+        return
+    # Autocommit: the lock is the session's, so this connection need not sit in a transaction.
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        held = bool(conn.execute(text(f"SELECT pg_try_advisory_lock({_LOCKED})"), {"k": _LOCK_KEY}).scalar())
+        try:
+            yield held
+        finally:
+            if held:
+                conn.execute(text(f"SELECT pg_advisory_unlock({_LOCKED})"), {"k": _LOCK_KEY})
+
+
+def plan(rt: Runtime, actor: Actor, now: datetime) -> PlanReport | None:
+    """Plan the day's reminders (chunked, each chunk its own transaction); None when another
+    pass is planning them right now."""
+    authorise(actor, Action.RUN_SWEEP)
+    with _planning_lock(rt.db) as held:
+        if not held:
+            return None
+        report = plan_day(rt.db, rt.book, now, rt.staff_channel, chunk=rt.settings.plan_chunk)
+    if report.unrouted:
+        # Counts only: which cases is for the overdue queue, not a log line.
+        log.warning("%d deadlines reach no one: set reminders.fallback_manager", report.unrouted)
+    return report
 
 
 @dataclass(frozen=True)
@@ -130,15 +160,8 @@ def sweep(rt: Runtime, actor: Actor, now: datetime, dispatch: Dispatch | None = 
     dispatch = dispatch or in_process(rt, now)
     ticked = update_clocks(rt, actor, now)
     report = SweepReport(recalculated=ticked.recalculated, breached=ticked.breached)
-    with rt.writing() as uow:
-        if _take_lock(uow.session):
-            report.plan = plan_day(uow.session, rt.book, now, rt.staff_channel)
-            uow.commit()
-            if report.plan.unrouted:
-                # Counts only: which cases is for the overdue queue, not a log line.
-                log.warning("%d deadlines reach no one: set reminders.fallback_manager", report.plan.unrouted)
-        else:
-            report.skipped = True
+    report.plan = plan(rt, actor, now)
+    report.skipped = report.plan is None
     with rt.writing() as uow:
         settled = reconcile.settle_stale(
             uow.session, now, rt.timings.sending_timeout, rt.settings.max_attempts

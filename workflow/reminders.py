@@ -14,22 +14,28 @@ Clocks on unallocated cases (and a leaver's) go to the team manager; what no one
 directory can take goes to the policy's ``fallback_manager``. An acknowledged reminder stops the repeats
 to that person for that clock until the next escalation step. Every item and every digest has a
 unique key, so two sweepers, or one run twice, plan each reminder once.
+
+Planning works through the due clocks in chunks (``Settings.plan_chunk``), each chunk one short
+transaction with one multi-row insert, so a borough of a hundred thousand clocks never holds a
+long transaction or a session full of objects; the day's :class:`ReminderDay` is written last,
+with the digests, so a pass that dies halfway is resumed by the next one, never duplicated.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Integer, String, Text, UniqueConstraint, func, select
+from sqlalchemy import Date, ForeignKey, Insert, Integer, String, Text, UniqueConstraint, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from workflow.bus import publish
 from workflow.calendar import WorkingCalendar
 from workflow.clocks import ClockStatus, Rulebook
-from workflow.db import Base, UTCDateTime
+from workflow.db import Base, Database, UTCDateTime
 from workflow.errors import Forbidden, NotFound
 from workflow.happened import DigestOwed
 from workflow.model import Case, ClockRow
@@ -124,78 +130,170 @@ class PlanReport:
     unrouted: int = 0  # clocks that called for a reminder no one in the directory could take
 
 
-def plan_day(session: Session, book: Rulebook, now: datetime, channel: str) -> PlanReport:
-    """Plan today's reminders once, in the caller's transaction. Returns what it created."""
+PLAN_CHUNK = 1000  # clocks planned per transaction (the default of settings' plan_chunk)
+
+
+@dataclass(frozen=True)
+class _Due:
+    """What planning needs of one clock and its case: no ORM objects, so a chunk stays light."""
+
+    clock_id: int
+    due_on: date
+    case_id: int
+    worker: str | None
+    team: str
+
+
+def plan_day(
+    db: Database, book: Rulebook, now: datetime, channel: str, *, chunk: int = PLAN_CHUNK
+) -> PlanReport:
+    """Plan today's reminders once: the items in chunks of ``chunk`` clocks, each chunk its own
+    short transaction, then one transaction that makes the digests and marks the day planned.
+
+    Safe to run twice at once or again after a crash halfway: each chunk skips the (clock,
+    person) pairs that already have an item today and inserts with the items' unique key deciding
+    a race, and the digests are made only by the pass that writes the day's :class:`ReminderDay`
+    (which folds in any items an earlier, interrupted pass left without a digest).
+    """
+    if chunk < 1:
+        raise ValueError(f"plan chunk must be at least 1 clock, not {chunk}")
     if not in_office_hours(book, now):
         return PlanReport(False, why="outside office hours or not a working day")
     today = book.local_date(now)
-    if session.get(ReminderDay, today) is not None:
-        return PlanReport(False, why="already planned today")
+    with db.reading() as session:
+        if session.get(ReminderDay, today) is not None:
+            return PlanReport(False, why="already planned today")
+        directory = _Directory(session, today, book.policy.reminders.fallback_manager)
 
+    unrouted, after = 0, 0
+    while True:
+        with db.transaction() as session:
+            # Another pass finished the day meanwhile: an item written now would have no digest.
+            if session.get(ReminderDay, today) is not None:
+                return PlanReport(False, why="already planned today")
+            dues = _due_clocks(session, book, today, after, chunk)
+            if not dues:
+                break
+            rows, missed = _plan_chunk(session, book, today, now, directory, dues)
+            if rows:
+                session.execute(_insert_once(session, rows))
+            unrouted += missed
+            after = dues[-1].clock_id
+    return _fold_into_digests(db, today, now, channel, directory, unrouted)
+
+
+def _due_clocks(session: Session, book: Rulebook, today: date, after: int, chunk: int) -> list[_Due]:
+    """The next ``chunk`` running or breached clocks (by id, after ``after``) that may call for a
+    reminder today."""
     policy = book.policy.reminders
     horizon = today  # the last due date a warning can be about, then a week's slack for weekends
     for _ in range(policy.warn_working_days_before):
         horizon = book.calendar.next_working_day(horizon)
-    horizon += timedelta(days=7)  # filtered exactly by steps_for below
+    horizon += timedelta(days=7)  # filtered exactly by steps_for
     query = (
-        select(ClockRow, Case)
+        select(ClockRow.id, ClockRow.due_on, Case.id, Case.worker, Case.team)
         .join(Case, Case.id == ClockRow.case_id)
         .where(
+            ClockRow.id > after,
             ClockRow.status.in_([ClockStatus.RUNNING.value, ClockStatus.BREACHED.value]),
             ClockRow.due_on <= horizon,
         )
         .order_by(ClockRow.id)
+        .limit(chunk)
     )
     if policy.clocks:
         query = query.where(ClockRow.name.in_(policy.clocks))
-    candidates = session.execute(query).all()
-    directory = _Directory(session, today, policy.fallback_manager)
-    clock_ids = [clock.id for clock, _ in candidates]
-    done = _existing_keys(session, clock_ids)
-    acked = _acked_stages(session, clock_ids)
+    return [_Due(*row) for row in session.execute(query)]
 
-    per_person: dict[str, list[ReminderItem]] = defaultdict(list)
+
+def _plan_chunk(
+    session: Session,
+    book: Rulebook,
+    today: date,
+    now: datetime,
+    directory: _Directory,
+    dues: list[_Due],
+) -> tuple[list[dict[str, Any]], int]:
+    """The item rows one chunk of clocks calls for today, and how many clocks reached no one."""
+    policy = book.policy.reminders
+    clock_ids = [d.clock_id for d in dues]
+    done, today_done = _existing_keys(session, clock_ids, today)
+    acked = _acked_stages(session, clock_ids)
+    rows: list[dict[str, Any]] = []
     unrouted = 0
-    for clock, case in candidates:
-        stage, steps = steps_for(clock.due_on, today, book.calendar, policy)
+    for due in dues:
+        stage, steps = steps_for(due.due_on, today, book.calendar, policy)
         chosen: dict[str, tuple[Step, str]] = {}
         for step in steps:
-            for person, role in directory.recipients(case, step.target):
+            for person, role in directory.recipients(due.worker, due.team, step.target):
                 held = chosen.get(person.id)
                 if held is None or _RANK[step.name] > _RANK[held[0].name]:
                     chosen[person.id] = (step, role)
         if steps and not chosen:
             unrouted += 1  # no one to tell, and no fallback manager: the sweep says so
         for person_id, (step, role) in chosen.items():
+            if (due.clock_id, person_id) in today_done:
+                continue  # planned by an earlier pass today (one that stopped before the digests)
             key = step.name if step.name in ("warning", "due", "breach") else f"escalation:{step.target}"
-            if (clock.id, person_id, key) in done:
-                if stage == 0 or acked.get((clock.id, person_id), -1) >= stage:
+            if (due.clock_id, person_id, key) in done:
+                if stage == 0 or acked.get((due.clock_id, person_id), -1) >= stage:
                     continue  # warnings and due-day reminders go once; acknowledged repeats stop
                 key = f"repeat:{today.isoformat()}"
-                if (clock.id, person_id, key) in done:
-                    continue
-            item = ReminderItem(
-                clock_id=clock.id,
-                case_id=case.id,
-                recipient=person_id,
-                recipient_role=role,
-                step="repeat" if key.startswith("repeat") else step.name,
-                step_key=key,
-                stage=stage,
-                for_date=today,
-                created_at=now,
+            rows.append(
+                {
+                    "clock_id": due.clock_id,
+                    "case_id": due.case_id,
+                    "recipient": person_id,
+                    "recipient_role": role,
+                    "step": "repeat" if key.startswith("repeat") else step.name,
+                    "step_key": key,
+                    "stage": stage,
+                    "for_date": today,
+                    "created_at": now,
+                }
             )
-            session.add(item)
-            per_person[person_id].append(item)
+    return rows, unrouted
 
-    session.flush()  # the items have ids: the digest lists them
-    for person_id, items in per_person.items():
-        owed = DigestOwed(directory.staff[person_id], today, tuple(i.id for i in items), channel, now)
-        publish(session, owed)
+
+def _insert_once(session: Session, rows: list[dict[str, Any]]) -> Insert:
+    """One multi-row insert of ``rows``; an item another pass wrote first is left as it is."""
+    keys = ["clock_id", "recipient", "step_key"]
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(ReminderItem).values(rows).on_conflict_do_nothing(index_elements=keys)
+    return sqlite.insert(ReminderItem).values(rows).on_conflict_do_nothing(index_elements=keys)
+
+
+def _fold_into_digests(
+    db: Database, today: date, now: datetime, channel: str, directory: _Directory, unrouted: int
+) -> PlanReport:
+    """Mark the day planned and fold its items into one digest per person, in one transaction.
+
+    Writing the day's row first decides between two passes: the second waits on the first's row
+    and then writes nothing, so only one of them makes digests."""
+    with db.transaction() as session:
+        marker = {"day": today, "planned_at": now, "digests": 0}
+        won = session.execute(_day_once(session, marker)).rowcount  # type: ignore[attr-defined]
+        if not won:
+            return PlanReport(False, why="already planned today")
+        per_person: dict[str, list[int]] = defaultdict(list)
+        for item_id, person_id in session.execute(
+            select(ReminderItem.id, ReminderItem.recipient)
+            .where(ReminderItem.for_date == today, ReminderItem.outbox_id.is_(None))
+            .order_by(ReminderItem.recipient, ReminderItem.id)
+        ):
+            per_person[person_id].append(item_id)
+        for person_id, item_ids in per_person.items():
+            person = directory.everyone[person_id]
+            publish(session, DigestOwed(person, today, tuple(item_ids), channel, now))
+        session.execute(update(ReminderDay).where(ReminderDay.day == today).values(digests=len(per_person)))
     count = sum(len(v) for v in per_person.values())
-    session.add(ReminderDay(day=today, planned_at=now, digests=len(per_person)))
-    session.flush()
     return PlanReport(True, items=count, digests=len(per_person), unrouted=unrouted)
+
+
+def _day_once(session: Session, marker: dict[str, Any]) -> Insert:
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(ReminderDay).values(marker).on_conflict_do_nothing(index_elements=["day"])
+    return sqlite.insert(ReminderDay).values(marker).on_conflict_do_nothing(index_elements=["day"])
 
 
 class _Directory:
@@ -209,72 +307,76 @@ class _Directory:
     def __init__(self, session: Session, today: date, fallback: str | None) -> None:
         self.everyone = {s.id: s for s in session.scalars(select(Staff))}
         self.staff = {k: s for k, s in self.everyone.items() if s.present_on(today)}
-        self.by_team: dict[str, list[Staff]] = defaultdict(list)
-        for person in self.staff.values():
-            self.by_team[person.team].append(person)
         self.fallback = self.staff.get(fallback or "")
+        # Sorted once: a planning pass asks for a team's managers once per clock.
+        self._roles: dict[tuple[str, str], list[Staff]] = defaultdict(list)
+        for person in sorted(self.staff.values(), key=lambda s: s.id):
+            self._roles[(person.team, person.role)].append(person)
 
     def _of_role(self, team: str, role: Role) -> list[Staff]:
-        return sorted((s for s in self.by_team.get(team, []) if s.role == role.value), key=lambda s: s.id)
+        return self._roles.get((team, role.value), [])
 
-    def team_managers(self, case: Case) -> list[Staff]:
+    def team_managers(self, worker_id: str | None, team: str) -> list[Staff]:
         # A leaver's manager still manages their cases, so look the worker up among everyone.
-        worker = self.everyone.get(case.worker or "")
+        worker = self.everyone.get(worker_id or "")
         manager = self.staff.get(worker.manager_id or "") if worker else None
         if manager is not None and manager.role == Role.TEAM_MANAGER.value:
             return [manager]
-        return self._of_role(case.team, Role.TEAM_MANAGER)
+        return self._of_role(team, Role.TEAM_MANAGER)
 
-    def service_managers(self, case: Case) -> list[Staff]:
+    def service_managers(self, worker_id: str | None, team: str) -> list[Staff]:
         found = []
-        for manager in self.team_managers(case):
+        for manager in self.team_managers(worker_id, team):
             boss = self.staff.get(manager.manager_id or "")
             if boss is not None and boss.role == Role.SERVICE_MANAGER.value:
                 found.append(boss)
-        return found or self._of_role(case.team, Role.SERVICE_MANAGER)
+        return found or self._of_role(team, Role.SERVICE_MANAGER)
 
-    def recipients(self, case: Case, target: str) -> list[tuple[Staff, str]]:
+    def recipients(self, worker_id: str | None, team: str, target: str) -> list[tuple[Staff, str]]:
+        """Who hears of a step aimed at ``target`` for a case of ``team`` allocated to ``worker_id``."""
         if target == "worker":
-            worker = self.staff.get(case.worker or "")
+            worker = self.staff.get(worker_id or "")
             if worker is not None:
                 return [(worker, "worker")]
             target = "team_manager"  # unallocated, a leaver's, or a worker caseloop does not know
         if target == "team_manager":
-            found = [(m, "team_manager") for m in self.team_managers(case)]
+            found = [(m, "team_manager") for m in self.team_managers(worker_id, team)]
         else:
-            found = [(m, "service_manager") for m in self.service_managers(case)]
+            found = [(m, "service_manager") for m in self.service_managers(worker_id, team)]
         if not found and self.fallback is not None:
             return [(self.fallback, FALLBACK_ROLE)]
         return found
 
 
-def _existing_keys(session: Session, clock_ids: list[int]) -> set[tuple[int, str, str]]:
+def _existing_keys(
+    session: Session, clock_ids: list[int], today: date
+) -> tuple[set[tuple[int, str, str]], set[tuple[int, str]]]:
+    """The one-off keys these clocks' items already hold, and the (clock, person) pairs that
+    have an item today: one query, which never reads the clocks' past daily repeats."""
     keys: set[tuple[int, str, str]] = set()
-    for chunk in _chunks(clock_ids):
-        rows = session.execute(
-            select(ReminderItem.clock_id, ReminderItem.recipient, ReminderItem.step_key).where(
-                ReminderItem.clock_id.in_(chunk)
-            )
+    planned_today: set[tuple[int, str]] = set()
+    rows = session.execute(
+        select(
+            ReminderItem.clock_id, ReminderItem.recipient, ReminderItem.step_key, ReminderItem.for_date
+        ).where(
+            ReminderItem.clock_id.in_(clock_ids),
+            ReminderItem.step_key.not_like("repeat:%") | (ReminderItem.for_date == today),
         )
-        keys.update((c, r, k) for c, r, k in rows)
-    return keys
+    )
+    for clock_id, recipient, key, day in rows:
+        keys.add((clock_id, recipient, key))
+        if day == today:
+            planned_today.add((clock_id, recipient))
+    return keys, planned_today
 
 
 def _acked_stages(session: Session, clock_ids: list[int]) -> dict[tuple[int, str], int]:
-    stages: dict[tuple[int, str], int] = {}
-    for chunk in _chunks(clock_ids):
-        for clock_id, staff_id, stage in session.execute(
-            select(ReminderAck.clock_id, ReminderAck.staff_id, ReminderAck.stage).where(
-                ReminderAck.clock_id.in_(chunk)
-            )
-        ):
-            stages[(clock_id, staff_id)] = max(stage, stages.get((clock_id, staff_id), -1))
-    return stages
-
-
-def _chunks(ids: list[int], size: int = 500) -> Iterable[list[int]]:
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
+    rows = session.execute(
+        select(ReminderAck.clock_id, ReminderAck.staff_id, func.max(ReminderAck.stage))
+        .where(ReminderAck.clock_id.in_(clock_ids))
+        .group_by(ReminderAck.clock_id, ReminderAck.staff_id)
+    )
+    return {(clock_id, staff_id): stage for clock_id, staff_id, stage in rows}
 
 
 class NotYours(Forbidden):

@@ -249,7 +249,7 @@ def test_quiet_hours_nothing_planned_out_of_hours_or_on_closed_days(rt: Runtime)
     opened = ["2026-12-24 08:00", "2026-12-29 08:00", "2026-12-31 08:00"]
     assert [k for k, v in planned.items() if v] == opened
     with rt.db.transaction() as session:
-        assert plan_day(session, rt.book, at("2026-12-25"), "file").why == (
+        assert plan_day(rt.db, rt.book, at("2026-12-25"), "file").why == (
             "outside office hours or not a working day"
         )
         days = session.scalars(select(ReminderDay.day).order_by(ReminderDay.day)).all()
@@ -292,7 +292,7 @@ def test_two_sweeps_at_once_plan_each_reminder_once(rt: Runtime) -> None:
     assert len(items(rt, "2026-11-04")) == 8
     assert [d[0] for d in digests(rt)] == ["reminder_digest:TM1:2026-11-04", "reminder_digest:W1:2026-11-04"]
     with rt.db.transaction() as session:
-        assert plan_day(session, rt.book, at("2026-11-04", "12:00"), "file").why == "already planned today"
+        assert plan_day(rt.db, rt.book, at("2026-11-04", "12:00"), "file").why == "already planned today"
 
 
 def test_the_email_subject_never_names_the_child_and_links_to_the_case(rt: Runtime, tmp_path: Path) -> None:
