@@ -33,7 +33,9 @@ from tests.factories import (
     staff_row,
     sweep,
 )
+from workflow.bus import HANDLERS
 from workflow.clocks import Rulebook
+from workflow.happened import DigestOwed
 from workflow.errors import NotFound
 from workflow.model import Case, ClockRow
 from workflow.policy import parse_policy
@@ -343,3 +345,52 @@ def test_a_transferred_case_is_reminded_to_its_new_team(rt: Runtime) -> None:
     assert moved.ok, moved.rejected
     sweep(rt, at("2026-11-03"))
     assert items(rt, "2026-11-03") == both("T1", "TM2", "team_manager", "due")
+
+
+def test_planning_in_chunks_of_one_clock_plans_what_one_chunk_does(rt: Runtime) -> None:
+    # Chunks are transactions of their own: a person's items from many chunks still make one digest.
+    for ref in ("C1", "C2", "C3"):
+        open_case(rt, ref, "2026-11-02")
+    report = plan_day(rt.db, rt.book, at("2026-11-04", "08:00"), "file", chunk=1)
+    assert (report.planned, report.items, report.digests) == (True, 12, 2)
+    assert len(items(rt, "2026-11-04")) == 12
+    assert digests(rt) == [
+        ("reminder_digest:TM1:2026-11-04", "manager", "tm1@council.example", 6),
+        ("reminder_digest:W1:2026-11-04", "worker", "w1@council.example", 6),
+    ]
+    again = plan_day(rt.db, rt.book, at("2026-11-04", "09:00"), "file", chunk=1)
+    assert again.why == "already planned today"
+    with pytest.raises(ValueError, match="plan chunk must be at least 1 clock, not 0"):
+        plan_day(rt.db, rt.book, at("2026-11-05", "08:00"), "file", chunk=0)
+
+
+def test_a_pass_that_dies_before_the_digests_is_resumed_never_duplicated(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for ref in ("C1", "C2"):
+        open_case(rt, ref, "2026-11-02")
+
+    def dies(_session: object, _owed: object) -> None:
+        raise RuntimeError("the worker died while making the digests")
+
+    table = rt.db.session_info[HANDLERS]
+    monkeypatch.setitem(table, DigestOwed, [dies])
+    with pytest.raises(RuntimeError, match="died"):
+        plan_day(rt.db, rt.book, at("2026-11-04", "08:00"), "file", chunk=1)
+    # The chunks' items were committed; the day is not marked planned and no digest exists.
+    assert len(items(rt, "2026-11-04")) == 8
+    assert digests(rt) == []
+    with rt.db.transaction() as session:
+        assert session.scalars(select(ReminderDay.day)).all() == []
+
+    monkeypatch.undo()
+    resumed = sweep(rt, at("2026-11-04", "08:05"))
+    assert resumed.plan is not None and (resumed.plan.items, resumed.plan.digests) == (8, 2)
+    assert len(items(rt, "2026-11-04")) == 8  # nothing planned twice
+    assert [(d[0], d[3]) for d in digests(rt)] == [
+        ("reminder_digest:TM1:2026-11-04", 4),
+        ("reminder_digest:W1:2026-11-04", 4),
+    ]
+    with rt.db.transaction() as session:
+        unlinked = session.scalars(select(ReminderItem.id).where(ReminderItem.outbox_id.is_(None))).all()
+    assert unlinked == []
