@@ -189,7 +189,7 @@ def tick(ctx: typer.Context) -> None:
     """One pass of the time-driven work: clocks, breaches, reminders, and sending what is due.
 
     The beat's sweeper runs the same pass every minute and hands the sending to workers; here the
-    messages claimed are sent in this process, so a tick works with no worker running.
+    messages claimed are sent in this process after the pass, so a tick works with no worker running.
     """
     c = cli_context(ctx)
     with c.runtime() as rt:

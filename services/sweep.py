@@ -244,7 +244,13 @@ class TickReport:
 
 def tick(rt: Runtime, actor: Actor, now: datetime) -> TickReport:
     """The whole pass in this process: sweep, confirm, read statuses, then deliver what was
-    claimed. One message that cannot go never stops the others."""
+    claimed. One message that cannot go never stops the others.
+
+    ``caseloop tick`` is what a council runs with no worker ("sending what is due"), so it keeps
+    delivering here rather than queueing tasks no one would take. It does so only after the pass
+    has committed its claims, through the very :meth:`Deliverer.deliver` a worker's task calls
+    (a short transaction to start, the channel, a short one to record), so the sweep's own steps
+    still never call a channel and a tick costs what the same deliveries cost in a worker."""
     report = sweep(rt, actor, now)
     follow_up(rt, actor, report, now)
     outcomes: Counter[str] = Counter()
