@@ -394,3 +394,33 @@ def test_a_pass_that_dies_before_the_digests_is_resumed_never_duplicated(
     with rt.db.transaction() as session:
         unlinked = session.scalars(select(ReminderItem.id).where(ReminderItem.outbox_id.is_(None))).all()
     assert unlinked == []
+
+
+class _Untouchable:
+    """A channel that fails the test if anything calls it: the sweep must only claim."""
+
+    name = "file"
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def send(self, *_args: object) -> str:
+        self.calls.append("send")
+        raise AssertionError("the sweep called a channel")
+
+    def confirm(self, *_args: object) -> bool | None:
+        self.calls.append("confirm")
+        raise AssertionError("the sweep called a channel")
+
+
+def test_the_sweep_claims_digests_and_letters_but_never_calls_a_channel(rt: Runtime) -> None:
+    open_case(rt, "C1", "2026-11-02")
+    untouchable = _Untouchable()
+    rt.channels["file"] = untouchable  # type: ignore[assignment]
+    report = sweep(rt, at("2026-11-04", "08:00"))
+    assert report.plan is not None and report.plan.digests == 2
+    assert len(report.to_deliver) >= 2  # the two digests (and the letter) are claimed, not sent
+    assert untouchable.calls == []
+    with rt.db.transaction() as session:
+        statuses = set(session.scalars(select(OutboxMessage.status)).all())
+    assert statuses == {"queued"}
