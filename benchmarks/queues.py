@@ -296,7 +296,7 @@ def _open_loops_raw(raw: psycopg.Connection[Any], rt: Runtime, actor: Actor) -> 
             (nobody,),
         ).fetchall()
     people = sum(r[1] for r in summary)
-    return len(rows) + (rows[0][-1] if rows else 0) + people + sum(r[4] for r in summary)
+    return int(len(rows) + (rows[0][-1] if rows else 0) + people + sum(r[4] for r in summary))
 
 
 def _overdue_raw(raw: psycopg.Connection[Any], rt: Runtime) -> int:
