@@ -247,7 +247,7 @@ class _Rows:
         c.cases += 1
         case_id = c.cases
         team = TEAMS[case_id % len(TEAMS)]
-        is_open = case_id % 10 == 0
+        is_open = rng.random() < 0.1  # a tenth open, spread across every team
         if is_open:
             state = rng.choice(OPEN_STATES)
             who = None if rng.random() < 0.12 else worker(team, rng.randint(1, WORKERS_PER_TEAM))
