@@ -169,9 +169,13 @@ def queue_overdue(
     what to do."""
     c = cli_context(ctx)
     with c.runtime() as rt:
-        rows = queries.overdue(rt, actor_for(rt, as_staff), team, c.clock())
-    total = len(rows)
-    rows = rows[:limit] if limit else rows
+        actor = actor_for(rt, as_staff)
+        if limit:
+            page = queries.overdue_page(rt, actor, limit, 0, team, c.clock())
+            rows, total = page.items, page.total
+        else:
+            rows = queries.overdue(rt, actor, team, c.clock())
+            total = len(rows)
     if not as_json and limit and total > limit:
         typer.echo(f"{total} overdue; the {limit} most overdue:")
     if as_json:

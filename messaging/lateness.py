@@ -68,6 +68,18 @@ class Steps:
         return f"caseloop outbox list --case {ref}" + (f" --status {status}" if status else "")
 
 
+@dataclass(frozen=True)
+class LateClock:
+    """What :func:`explain_clocks` needs of a clock and its case: ids and names, no case data
+    (the queues select these columns alone rather than whole clocks and cases)."""
+
+    clock_id: int
+    case_id: int
+    ref: str
+    episode: int
+    name: str
+
+
 def explain(
     session: Session,
     book: Rulebook,
@@ -77,23 +89,35 @@ def explain(
 ) -> dict[int, Lateness]:
     """Why each clock is late and what to do, by clock id; ``by`` is the staff id the commands
     name, and with ``pages`` (the pages' address) each step names its page instead."""
+    wanted = [LateClock(clock.id, case.id, case.ref, clock.episode, clock.name) for clock, case in clocks]
+    return explain_clocks(session, book, wanted, by, pages)
+
+
+def explain_clocks(
+    session: Session,
+    book: Rulebook,
+    clocks: Sequence[LateClock],
+    by: str,
+    pages: str | None = None,
+) -> dict[int, Lateness]:
+    """:func:`explain` for clocks given by their ids and names alone."""
     steps = Steps(by, pages)
-    case_ids = sorted({case.id for _, case in clocks})
+    case_ids = sorted({clock.case_id for clock in clocks})
     letters = _letters(session, case_ids)
     by_hand = _by_hand(session, case_ids)
     found: dict[int, Lateness] = {}
-    for clock, case in clocks:
+    for clock in clocks:
         # Letters of the clock's episode (a letter made before episodes were recorded counts too).
-        episode = [m for m in letters[case.id] if _episode(m) in (None, clock.episode)]
+        episode = [m for m in letters[clock.case_id] if _episode(m) in (None, clock.episode)]
         if book.policy.duty(clock.name) is not None:
             mine = [m for m in episode if m.duty == clock.name]
-            task = by_hand.get((case.id, clock.episode, clock.name))
-            found[clock.id] = _duty(case.ref, clock.name, mine, task, steps)
+            task = by_hand.get((clock.case_id, clock.episode, clock.name))
+            found[clock.clock_id] = _duty(clock.ref, clock.name, mine, task, steps)
         elif clock.name == FAILED_LETTER_CLOCK:
             failed = [m for m in episode if m.status in _GONE_WRONG]
-            found[clock.id] = _failed_letter(case.ref, failed, steps)
+            found[clock.clock_id] = _failed_letter(clock.ref, failed, steps)
         else:
-            found[clock.id] = _not_recorded(book, clock.name)
+            found[clock.clock_id] = _not_recorded(book, clock.name)
     return found
 
 

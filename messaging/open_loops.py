@@ -283,18 +283,16 @@ def _loops(book: Rulebook, filters: Filters) -> Subquery:
 
 def page(
     session: Session, book: Rulebook, filters: Filters, limit: int, offset: int
-) -> tuple[list[LoopRow], int]:
-    """The loops from ``offset`` (at most ``limit``), oldest first, and how many there are."""
+) -> list[LoopRow]:
+    """The loops from ``offset`` (at most ``limit``), oldest first (:func:`tally` counts them)."""
     loops = _loops(book, filters)
-    total = session.scalar(select(func.count()).select_from(loops)) or 0
     query = (
         select(loops)
         .order_by(loops.c.since, loops.c.ref, loops.c.duty, loops.c.recipient, loops.c.outbox_id)
         .limit(limit)
         .offset(offset)
     )
-    rows = [LoopRow(**row._asdict()) for row in session.execute(query)]
-    return rows, total
+    return [LoopRow(**row._asdict()) for row in session.execute(query)]
 
 
 @dataclass(frozen=True)
@@ -307,32 +305,36 @@ class Waiting:
     oldest: datetime | None
 
 
-def waiting(session: Session, book: Rulebook, filters: Filters) -> dict[str, Waiting]:
-    """By audience, the loops still waiting to be closed (those nobody can close left out)."""
-    loops = _loops(book, filters)
-    still = loops.c.why != NOBODY
-    per_case = (
-        select(loops.c.audience, loops.c.case_id, loops.c.episode)
-        .where(still)
-        .distinct()
-        .subquery("per_case")
-    )
-    by_audience = select(per_case.c.audience, func.count()).group_by(per_case.c.audience)
-    cases: dict[str, int] = {audience: n for audience, n in session.execute(by_audience)}
-    found: dict[str, Waiting] = {}
-    query = (
-        select(loops.c.audience, func.count(), func.min(loops.c.since))
-        .where(still)
-        .group_by(loops.c.audience)
-    )
-    for audience, people, oldest in session.execute(query):
-        found[audience] = Waiting(audience, people, cases.get(audience, 0), _aware(oldest))
-    return found
+@dataclass(frozen=True)
+class Tally:
+    """Every loop within the filters, counted: how many in all (the pages' total), by audience
+    those still waiting to be closed, and those nobody can close."""
+
+    total: int
+    waiting: dict[str, Waiting]
+    nobody: int
 
 
-def nobody_count(session: Session, book: Rulebook, filters: Filters) -> int:
+def tally(session: Session, book: Rulebook, filters: Filters) -> Tally:
+    """The loops counted in one pass of the union (not one pass per figure): grouped by audience
+    and by whether anyone can be told, each group with its rows, its case episodes and its
+    oldest wait."""
     loops = _loops(book, filters)
-    return session.scalar(select(func.count()).select_from(loops).where(loops.c.why == NOBODY)) or 0
+    nobody = (loops.c.why == NOBODY).label("nobody")
+    # A case episode as one value, so that DISTINCT counts it on SQLite too (one column only).
+    episode = cast(loops.c.case_id, String) + ":" + cast(loops.c.episode, String)
+    query = select(
+        loops.c.audience, nobody, func.count(), func.count(episode.distinct()), func.min(loops.c.since)
+    ).group_by(loops.c.audience, nobody)
+    total = nobody_total = 0
+    waiting: dict[str, Waiting] = {}
+    for audience, is_nobody, people, cases, oldest in session.execute(query):
+        total += people
+        if is_nobody:
+            nobody_total += people
+        else:
+            waiting[audience] = Waiting(audience, people, cases, _aware(oldest))
+    return Tally(total, waiting, nobody_total)
 
 
 def _aware(value: datetime | str | None) -> datetime | None:

@@ -101,12 +101,12 @@ def open_loops(
     filters = loops.Filters(visible_cases(actor), why, audience, team)
     with rt.reading() as uow:
         session = uow.session
-        rows, total = loops.page(session, book, filters, limit, offset)
+        counted = loops.tally(session, book, filters)
+        rows = loops.page(session, book, filters, limit, offset) if counted.total > offset else []
         letters = loops.letter_details(session, (r.outbox_id for r in rows if r.outbox_id is not None))
         nobody = loops.nobody_reasons(session, rows)
         recipients = loops.recipients_of(session, rows)
-        waiting = loops.waiting(session, book, filters)
-        nobody_total = loops.nobody_count(session, book, filters)
+    waiting, nobody_total, total = counted.waiting, counted.nobody, counted.total
     items = [
         _loop(rt, row, today, letters, nobody, recipients)
         for row in rows

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, false, func, select, true
+from sqlalchemy.orm import Session
 
 from messaging import lateness
 from messaging.outbox import OutboxMessage, Status
@@ -47,8 +48,21 @@ def overdue(
     rt: Runtime, actor: Actor, team: str | None = None, now: datetime | None = None
 ) -> list[dict[str, Any]]:
     """Clocks past their due date, most overdue first: who has each case (or why nobody does),
-    why it is late and what to do (the commands name the actor, or STAFF for the operator)."""
-    return overdue_page(rt, actor, None, 0, team, now).items
+    why it is late and what to do (the commands name the actor, or STAFF for the operator).
+    The whole queue, read a page at a time in one transaction (each page explained on its own)."""
+    authorise(actor, Action.READ_CASE)
+    now = now or rt.clock()
+    found: list[dict[str, Any]] = []
+    with rt.reading() as uow:
+        while True:
+            total, items = _overdue_rows(uow.session, rt, actor, OVERDUE_BATCH, len(found), team, now)
+            found.extend(items)
+            if len(found) >= total or not items:
+                return found
+
+
+# How many overdue clocks the whole queue reads at a time.
+OVERDUE_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -69,21 +83,33 @@ def overdue_page(
     team: str | None = None,
     now: datetime | None = None,
 ) -> Page:
-    """The overdue queue (as :func:`overdue`) from ``offset``, at most ``limit`` rows."""
+    """The overdue queue (as :func:`overdue`) from ``offset``, at most ``limit`` rows: counted,
+    sorted and cut in SQL, so only the page's clocks are read and explained."""
     authorise(actor, Action.READ_CASE)
     now = now or rt.clock()
-    today = rt.book.local_date(now)
-    by = actor.id if actor.kind is Kind.STAFF else "STAFF"
     with rt.reading() as uow:
-        clocks = queries.overdue_clocks(uow.session, rt.book, now, team, visible_cases(actor))
-        shown = clocks[offset:] if limit is None else clocks[offset : offset + limit]
-        people = queries.staff_directory(uow.session)
-        notes = lateness.explain(uow.session, rt.book, shown, by)  # only the page is explained
-        items = [
-            {**queries.overdue_row(rt.book, clock, case, today, people), **notes[clock.id].as_dict()}
-            for clock, case in shown
-        ]
-    return Page(items, len(clocks), limit, offset)
+        total, items = _overdue_rows(uow.session, rt, actor, limit, offset, team, now)
+    return Page(items, total, limit, offset)
+
+
+def _overdue_rows(
+    session: Session,
+    rt: Runtime,
+    actor: Actor,
+    limit: int | None,
+    offset: int,
+    team: str | None,
+    now: datetime,
+) -> tuple[int, list[dict[str, Any]]]:
+    by = actor.id if actor.kind is Kind.STAFF else "STAFF"
+    today = rt.book.local_date(now)
+    total, shown = queries.overdue_clocks(session, rt.book, now, limit, offset, team, visible_cases(actor))
+    late = [lateness.LateClock(c.clock_id, c.case_id, c.ref, c.episode, c.name) for c in shown]
+    notes = lateness.explain_clocks(session, rt.book, late, by)  # only the page is explained
+    items = [
+        {**queries.overdue_row(rt.book, clock, today), **notes[clock.clock_id].as_dict()} for clock in shown
+    ]
+    return total, items
 
 
 def visible_messages(actor: Actor) -> ColumnElement[bool]:

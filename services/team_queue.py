@@ -12,7 +12,6 @@ work. Everything shown is also limited by :func:`services.authorisation.visible_
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -226,8 +225,9 @@ def _nobody_has(today: date) -> ColumnElement[bool]:
     return or_(Case.worker.is_(None), Staff.id.is_(None), not_(Staff.present_on_sql(today)))
 
 
-# The queue's columns: only those the page shows, and the clock's id.
-_QueueQuery = Select[int, str, date, str, str, str | None]
+# The queue's columns: only those the page shows, the ids to explain a row by, and what the
+# directory says of the worker (in the directory at all, still with the council, left when).
+_QueueQuery = Select[int, int, int, str, date, str, str, str | None, str | None, bool, date | None]
 
 
 def _queue_query(book: Rulebook, actor: Actor, table: Table, f: QueueFilter, today: date) -> _QueueQuery:
@@ -235,11 +235,16 @@ def _queue_query(book: Rulebook, actor: Actor, table: Table, f: QueueFilter, tod
     query = (
         select(
             ClockRow.id,
+            ClockRow.case_id,
+            ClockRow.episode,
             ClockRow.name,
             ClockRow.due_on,
             Case.ref,
             Case.team,
             Case.worker,
+            Staff.id.label("staff_id"),
+            Staff.present_on_sql(today).label("present"),
+            Staff.left_on,
         )
         .join(Case, Case.id == ClockRow.case_id)
         .outerjoin(Staff, Staff.id == Case.worker)
@@ -295,52 +300,37 @@ def queue(
     today = rt.book.local_date(now)
     query = _queue_query(rt.book, actor, table, filters, today)
     with rt.reading() as uow:
-        total = uow.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        total = uow.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
         shown = uow.session.execute(_ordered(query, filters.sort, today).offset(offset).limit(limit)).all()
-        ids = [row.id for row in shown]
-        # Only the page is explained (why each is late): at most a page of clocks is read whole.
-        pairs = _clocks_and_cases(uow.session, ids)
-        notes = lateness.explain(uow.session, rt.book, list(pairs.values()), actor.id, pages="")
-        people = _staff_by_id(uow.session, {row.worker for row in shown if row.worker})
-        items = []
-        for row in shown:
-            allocation = queries.allocation(pairs[row.id][1], people, today)
-            rule = rt.book.policy.clock(row.name)
-            late = row.due_on < today
-            items.append(
-                QueueRow(
-                    clock_id=row.id,
-                    case=row.ref,
-                    team=row.team,
-                    clock=row.name,
-                    label=rule.label if rule else row.name,
-                    worker=row.worker if allocation == row.worker else None,
-                    allocation=allocation,
-                    due=row.due_on,
-                    overdue=late,
-                    working_days=(
-                        rt.book.calendar.working_days_between(row.due_on, today)
-                        if late
-                        else rt.book.calendar.working_days_between(today, row.due_on)
-                    ),
-                    reason=notes[row.id].reason,
-                )
+        # Only the page is explained (why each is late), from the ids and names already read.
+        late = [lateness.LateClock(r.id, r.case_id, r.ref, r.episode, r.name) for r in shown]
+        notes = lateness.explain_clocks(uow.session, rt.book, late, actor.id, pages="")
+    items = []
+    for row in shown:
+        known = row.staff_id is not None
+        allocation = queries.allocation_words(row.worker, known, bool(row.present), row.left_on)
+        rule = rt.book.policy.clock(row.name)
+        late_now = row.due_on < today
+        items.append(
+            QueueRow(
+                clock_id=row.id,
+                case=row.ref,
+                team=row.team,
+                clock=row.name,
+                label=rule.label if rule else row.name,
+                worker=row.worker if allocation == row.worker else None,
+                allocation=allocation,
+                due=row.due_on,
+                overdue=late_now,
+                working_days=(
+                    rt.book.calendar.working_days_between(row.due_on, today)
+                    if late_now
+                    else rt.book.calendar.working_days_between(today, row.due_on)
+                ),
+                reason=notes[row.id].reason,
             )
+        )
     return Rows(items, total, offset)
-
-
-def _clocks_and_cases(session: Session, ids: Sequence[int]) -> dict[int, tuple[ClockRow, Case]]:
-    if not ids:
-        return {}
-    query = select(ClockRow, Case).join(Case, Case.id == ClockRow.case_id).where(ClockRow.id.in_(ids))
-    return {clock.id: (clock, case) for clock, case in session.execute(query)}
-
-
-def _staff_by_id(session: Session, ids: set[str]) -> dict[str, Staff]:
-    """The page's workers from the directory, leavers included (their cases must say they left)."""
-    if not ids:
-        return {}
-    return {s.id: s for s in session.scalars(select(Staff).where(Staff.id.in_(sorted(ids))))}
 
 
 def unallocated(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from workflow.clocks import ClockStatus, Rulebook
@@ -67,45 +68,96 @@ def _clock_view(book: Rulebook, clock: ClockRow, today: Any) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class OverdueClock:
+    """One row of the overdue queue: the columns it shows, and the ids to explain it by."""
+
+    clock_id: int
+    case_id: int
+    ref: str
+    name: str
+    episode: int
+    due_on: date
+    team: str
+    worker: str | None
+    known: bool  # the worker is in the staff directory
+    present: bool  # ...and still with the council today
+    left_on: date | None
+
+
+def _overdue_where(today: date, team: str | None, visible: ColumnElement[bool] | None) -> list[Any]:
+    found: list[Any] = [
+        ClockRow.status.in_([ClockStatus.RUNNING.value, ClockStatus.BREACHED.value]),
+        ClockRow.due_on < today,
+    ]
+    if team is not None:
+        found.append(Case.team == team)
+    if visible is not None:
+        found.append(visible)
+    return found
+
+
 def overdue_clocks(
     session: Session,
     book: Rulebook,
     now: datetime,
+    limit: int | None,
+    offset: int = 0,
     team: str | None = None,
     visible: ColumnElement[bool] | None = None,
-) -> list[tuple[ClockRow, Case]]:
-    """Clocks past their due date and still running, with their cases, most overdue first
-    (within ``visible``)."""
+) -> tuple[int, list[OverdueClock]]:
+    """How many clocks are past their due date and still running (within ``visible``), and
+    ``limit`` of them (None: all) from ``offset``, most overdue first: counted, sorted and cut in
+    SQL, so a queue of any size costs one page of rows."""
+    if offset < 0 or (limit is not None and limit < 1):
+        raise ValueError("a page starts at an offset of 0 or more and holds at least one row")
     today = book.local_date(now)
+    where = _overdue_where(today, team, visible)
+    # The count reads neither the directory nor the columns shown.
+    counted = select(func.count()).select_from(ClockRow).join(Case, Case.id == ClockRow.case_id).where(*where)
+    total = int(session.scalar(counted) or 0)
+    if total <= offset:
+        return total, []
+    # Most overdue first: the earliest due date is the most working days overdue; the clock's
+    # id last, so that pages never repeat or skip a row.
     query = (
-        select(ClockRow, Case)
-        .join(Case, Case.id == ClockRow.case_id)
-        .where(
-            ClockRow.status.in_([ClockStatus.RUNNING.value, ClockStatus.BREACHED.value]),
-            ClockRow.due_on < today,
+        select(
+            ClockRow.id.label("clock_id"),
+            ClockRow.case_id,
+            Case.ref,
+            ClockRow.name,
+            ClockRow.episode,
+            ClockRow.due_on,
+            Case.team,
+            Case.worker,
+            Staff.id.label("staff_id"),
+            Staff.present_on_sql(today).label("present"),
+            Staff.left_on,
         )
+        .join(Case, Case.id == ClockRow.case_id)
+        .outerjoin(Staff, Staff.id == Case.worker)
+        .where(*where)
     )
-    if team is not None:
-        query = query.where(Case.team == team)
-    if visible is not None:
-        query = query.where(visible)
-    rows = [(clock, case) for clock, case in session.execute(query)]
-    # Most overdue first: the earliest due date is the most working days overdue.
-    rows.sort(key=lambda r: (r[0].due_on, r[1].ref, r[0].name))
-    return rows
+    paged = query.order_by(ClockRow.due_on, Case.ref, ClockRow.name, ClockRow.id).offset(offset).limit(limit)
+    rows = [
+        OverdueClock(
+            r.clock_id, r.case_id, r.ref, r.name, r.episode, r.due_on, r.team, r.worker,
+            r.staff_id is not None, bool(r.present), r.left_on,
+        )
+        for r in session.execute(paged)
+    ]
+    return total, rows
 
 
-def overdue_row(
-    book: Rulebook, clock: ClockRow, case: Case, today: date, people: dict[str, Staff]
-) -> dict[str, Any]:
+def overdue_row(book: Rulebook, clock: OverdueClock, today: date) -> dict[str, Any]:
     return {
-        "case": case.ref,
+        "case": clock.ref,
         "clock": clock.name,
         "due": clock.due_on.isoformat(),
         "working_days_overdue": book.calendar.working_days_between(clock.due_on, today),
-        "worker": case.worker,
-        "allocation": allocation(case, people, today),
-        "team": case.team,
+        "worker": clock.worker,
+        "allocation": allocation_words(clock.worker, clock.known, clock.present, clock.left_on),
+        "team": clock.team,
     }
 
 
@@ -116,12 +168,21 @@ def staff_directory(session: Session) -> dict[str, Staff]:
 
 def allocation(case: Case, people: dict[str, Staff], today: date) -> str:
     """Who has the case, in words: the worker, or why it is unallocated."""
-    if not case.worker:
+    person = people.get(case.worker) if case.worker else None
+    return allocation_words(
+        case.worker, person is not None, person is not None and person.present_on(today),
+        person.left_on if person else None,
+    )
+
+
+def allocation_words(worker: str | None, known: bool, present: bool, left_on: date | None) -> str:
+    """:func:`allocation` from the worker's id and what the directory says of them (read in the
+    queue's own query, ``present`` being :meth:`Staff.present_on_sql`)."""
+    if not worker:
         return "unallocated"
-    person = people.get(case.worker)
-    if person is None:
-        return f"unallocated: worker {case.worker} is not in the staff directory"
-    if not person.present_on(today):
-        left = f" on {person.left_on.isoformat()}" if person.left_on else ""
-        return f"unallocated: {case.worker} left{left}"
-    return case.worker
+    if not known:
+        return f"unallocated: worker {worker} is not in the staff directory"
+    if not present:
+        left = f" on {left_on.isoformat()}" if left_on else ""
+        return f"unallocated: {worker} left{left}"
+    return worker

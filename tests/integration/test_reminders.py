@@ -35,8 +35,8 @@ from tests.factories import (
 )
 from workflow.bus import HANDLERS
 from workflow.clocks import Rulebook
-from workflow.happened import DigestOwed
 from workflow.errors import NotFound
+from workflow.happened import DigestOwed
 from workflow.model import Case, ClockRow
 from workflow.policy import parse_policy
 from workflow.reminders import NotYours, ReminderAck, ReminderDay, ReminderItem, plan_day
@@ -293,7 +293,7 @@ def test_two_sweeps_at_once_plan_each_reminder_once(rt: Runtime) -> None:
     assert planned == [False, True]
     assert len(items(rt, "2026-11-04")) == 8
     assert [d[0] for d in digests(rt)] == ["reminder_digest:TM1:2026-11-04", "reminder_digest:W1:2026-11-04"]
-    with rt.db.transaction() as session:
+    with rt.db.transaction():
         assert plan_day(rt.db, rt.book, at("2026-11-04", "12:00"), "file").why == "already planned today"
 
 
