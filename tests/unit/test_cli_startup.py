@@ -59,4 +59,4 @@ def test_a_command_that_draws_a_diagram_loads_no_sending_library() -> None:
 
 
 def test_the_scopes_in_the_help_are_the_scopes_a_token_may_have() -> None:
-    assert SCOPES == tuple(s.value for s in Scope)
+    assert tuple(s.value for s in Scope) == SCOPES
