@@ -42,6 +42,7 @@ MANIFEST = "manifest.yaml"
 RESERVED = frozenset({"subject"})
 Kind = Literal["html", "txt"]
 _MISSING = object()
+_IMMUTABLE = (str, int, float, bool, type(None))
 
 
 @dataclass(frozen=True)
@@ -283,9 +284,10 @@ class Catalogue:
     def context(self, entry: Entry, view: Mapping[str, Any]) -> dict[str, Any]:
         """Only the declared fields of ``view``; raises if a required one is missing or empty."""
         context: dict[str, Any] = {}
+        required = entry.required
         for path in entry.paths:
             value = _lookup(view, path)
-            if path in entry.required and (value is _MISSING or _empty(value)):
+            if path in required and (value is _MISSING or _empty(value)):
                 state = "missing from" if value is _MISSING else "empty in"
                 raise RenderError(f"template {entry.key}: field {path} is {state} the view")
             allowed = entry.choices.get(path)
@@ -296,7 +298,14 @@ class Catalogue:
             target = context
             for part in parents:
                 target = target.setdefault(part, {})
-            target[leaf] = None if value is _MISSING else copy.deepcopy(value)
+            # A copy, so a template cannot change the view; a string or number needs none.
+            target[leaf] = (
+                None
+                if value is _MISSING
+                else value
+                if isinstance(value, _IMMUTABLE)
+                else copy.deepcopy(value)
+            )
         return context
 
     def render(self, key: str, view: Mapping[str, Any]) -> RenderedLetter:
