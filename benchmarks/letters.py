@@ -90,7 +90,7 @@ def _html_figures(rt: Runtime, orders: dict[str, Any], count: int) -> list[Figur
             h: Any = html_template,
         ) -> str:
             subject = " ".join(s.render(context).split())
-            return t.render(context, subject=subject) + h.render(context, subject=subject)
+            return str(t.render(context, subject=subject)) + str(h.render(context, subject=subject))
 
         def ours(kind: str = kind, view: dict[str, Any] = view) -> str:
             return catalogue.render(kind, view).html
