@@ -3,6 +3,11 @@
 Commands live in the modules beside this one; :mod:`cli.main` gathers them. A command only turns
 its arguments into a call to a service and the result into output: it never opens a database
 session itself.
+
+Start-up is kept cheap: this module and the command modules import Typer and little else at the
+top, and each command imports the services it calls inside its body. ``caseloop --help`` then
+never loads SQLAlchemy, Celery, WeasyPrint or the Notify client, and a command loads only what
+it uses. Names a signature needs (Typer reads the annotations of commands) stay at the top.
 """
 
 from __future__ import annotations
@@ -11,17 +16,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from functools import cached_property
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from typer.core import TyperGroup
 
-from config.settings import get_settings
-from config.wiring import Runtime, build_runtime, check_schema
-from services.actors import SYSTEM, Actor
-from services.people import identify
 from workflow.errors import CaseloopError
-from workflow.timeutil import Clock, fixed_clock, utc_now
+
+if TYPE_CHECKING:
+    from config.wiring import Runtime
+    from services.actors import Actor
+    from workflow.timeutil import Clock
 
 
 class _Commands(TyperGroup):
@@ -37,6 +43,9 @@ class _Commands(TyperGroup):
 
 app = typer.Typer(
     cls=_Commands,
+    # Plain help, without Rich's panels: formatting them imports Rich, a tenth of a second or more
+    # on every `--help` for boxes around the same text.
+    rich_markup_mode=None,
     help="caseloop: statutory clocks, reminders and letters for a children's social care front door.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -78,10 +87,22 @@ AsStaff = Annotated[
 
 @dataclass
 class Context:
-    clock: Clock
+    """What the options before the command gave: the instant to use as now, if any."""
+
+    now: datetime | None = None
+
+    @cached_property
+    def clock(self) -> Clock:
+        from workflow.timeutil import fixed_clock, utc_now
+
+        return fixed_clock(self.now) if self.now else utc_now
 
     @contextmanager
     def runtime(self, *, schema: bool = True) -> Iterator[Runtime]:
+        # The settings are read here, when a command first needs them, never at import.
+        from config.settings import get_settings
+        from config.wiring import build_runtime, check_schema
+
         runtime = build_runtime(get_settings(), self.clock)
         try:
             if schema:
@@ -93,6 +114,9 @@ class Context:
 
 def actor_for(rt: Runtime, staff_id: str | None) -> Actor:
     """A member of staff named on the command line, or caseloop itself (the operator's shell)."""
+    from services.actors import SYSTEM
+    from services.people import identify
+
     return SYSTEM if staff_id is None else identify(rt, staff_id)
 
 
@@ -116,8 +140,7 @@ def main(
         typer.Option("--now", help="Use this ISO 8601 instant (with offset) as the current time."),
     ] = None,
 ) -> None:
-    instant = _parse_now(now)
-    ctx.obj = Context(clock=fixed_clock(instant) if instant else utc_now)
+    ctx.obj = Context(now=_parse_now(now))
 
 
 def cli_context(ctx: typer.Context) -> Context:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, BinaryIO
+from typing import TYPE_CHECKING, Annotated, BinaryIO
 
 import typer
 
@@ -22,23 +22,19 @@ from cli.app import (
     workflow_app,
 )
 from cli.output import emit_json, emit_table
-from config.settings import get_settings
-from messaging import lifecycle as outbox_lifecycle
-from services import demo as demo_accounts
-from services import intake, queries
-from services import sweep as sweeping
-from services.actors import SYSTEM
-from services.people import import_staff
-from services.runtime import Runtime
-from workflow import lifecycle
 from workflow.errors import CaseloopError
-from workflow.intake import ImportReport
-from workflow.private_files import private_dir, write_private
+
+# The services each command calls are imported in its body (see cli.app): only the command run
+# pays for what it uses.
+if TYPE_CHECKING:
+    from services.runtime import Runtime
+    from workflow.intake import ImportReport
 
 
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Create or migrate the database schema to this version of caseloop."""
+    from config.settings import get_settings
     from migrations import upgrade
 
     upgrade(get_settings().database_url)
@@ -53,6 +49,9 @@ def events_import(
 ) -> None:
     """Import events. Exits 0 when every line was taken, 1 when lines were rejected (they are
     kept: see `events rejected`), 2 when the import itself failed (unreadable input, no database)."""
+    from services import intake
+    from services.actors import SYSTEM
+
     c = cli_context(ctx)
     with c.runtime() as rt:
         if file == "-":
@@ -103,6 +102,9 @@ def events_rejected(
     ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
 ) -> None:
     """List rejected events and why; they are kept, and retried with `events retry`."""
+    from services import intake
+    from services.actors import SYSTEM
+
     with cli_context(ctx).runtime() as rt:
         rows = [asdict(r) for r in intake.list_rejected(rt, SYSTEM)]
     if as_json:
@@ -116,6 +118,9 @@ def events_rejected(
 @events_app.command("retry")
 def events_retry(ctx: typer.Context) -> None:
     """Retry rejected events that their order could explain (an unknown case, a state not reached)."""
+    from services import intake
+    from services.actors import SYSTEM
+
     c = cli_context(ctx)
     with c.runtime() as rt:
         report = intake.retry_rejected(rt, SYSTEM, c.clock())
@@ -130,6 +135,9 @@ def events_dismiss(
     reason: Annotated[str, typer.Option("--reason", help="Why it is set aside for good.")],
 ) -> None:
     """Set a rejected event aside for good: it is kept, with who and why, and never retried."""
+    from services import intake
+    from services.actors import SYSTEM
+
     c = cli_context(ctx)
     with c.runtime() as rt:
         intake.dismiss_rejected(rt, SYSTEM, received_id, by, reason, c.clock())
@@ -144,6 +152,8 @@ def case_show(
     as_staff: AsStaff = None,
 ) -> None:
     """A case's state and clocks."""
+    from services import queries
+
     c = cli_context(ctx)
     with c.runtime() as rt:
         view = queries.case(rt, actor_for(rt, as_staff), ref, c.clock())
@@ -167,6 +177,8 @@ def queue_overdue(
 ) -> None:
     """Clocks past their due date, most overdue first, with who has each case, why it is late and
     what to do."""
+    from services import queries
+
     c = cli_context(ctx)
     with c.runtime() as rt:
         actor = actor_for(rt, as_staff)
@@ -195,6 +207,9 @@ def tick(ctx: typer.Context) -> None:
     The beat's sweeper runs the same pass every minute and hands the sending to workers; here the
     messages claimed are sent in this process after the pass, so a tick works with no worker running.
     """
+    from services import sweep as sweeping
+    from services.actors import SYSTEM
+
     c = cli_context(ctx)
     with c.runtime() as rt:
         done = sweeping.tick(rt, SYSTEM, c.clock())
@@ -213,14 +228,22 @@ def workflow_diagram(
     outbox: Annotated[bool, typer.Option("--outbox", help="The outbox lifecycle instead.")] = False,
 ) -> None:
     """Print the case lifecycle (or, with --outbox, the outbox lifecycle) as a Mermaid diagram."""
+    from messaging import lifecycle as outbox_lifecycle
+    from workflow import lifecycle
+
     typer.echo(outbox_lifecycle.mermaid() if outbox else lifecycle.mermaid(), nl=False)
 
 
 def _demo_logins(rt: Runtime, path: Path) -> None:
+    from services import demo as demo_accounts
+    from workflow.private_files import private_dir, write_private
+
     password = demo_accounts.new_password()
     made = demo_accounts.set_demo_logins(rt, password)
-    lines = [f"The pages: {rt.settings.base_url.rstrip('/')}/ (served by `caseloop run`)",
-             "Demo logins, for this demo database only (a new password each `caseloop demo`):"]
+    lines = [
+        f"The pages: {rt.settings.base_url.rstrip('/')}/ (served by `caseloop run`)",
+        "Demo logins, for this demo database only (a new password each `caseloop demo`):",
+    ]
     for d in made:
         also = "  (also manages logins)" if d.admin else ""
         lines.append(f"  {d.role:<16} {d.staff_id:<6} password {password}{also}")
@@ -243,6 +266,10 @@ def demo(
     """Write a synthetic borough's events and import them (once: a database that has the borough
     already keeps it, since its events were dated from the day it was first made). Gives a social
     worker, a team manager and a service manager logins with a new password, written to --logins."""
+    from services import intake, queries
+    from services import sweep as sweeping
+    from services.actors import SYSTEM
+    from services.people import import_staff
     from workflow.demo import Borough, first_ref, staff_csv, write_jsonl
 
     c = cli_context(ctx)

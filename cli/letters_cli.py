@@ -5,16 +5,18 @@ from __future__ import annotations
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
 from cli.app import AsStaff, actor_for, cli_context, outbox_app, print_app, templates_app
 from cli.output import emit_table
-from messaging.channels.printing import make_batch
-from services.letters import Format, approve_letter, preview_template, reject_letter, show_message
-from services.people import identify
 from workflow.errors import CaseloopError
+
+# The letters' services (and behind them Jinja2, the PDF tools) load inside the commands that use
+# them: see cli.app.
+if TYPE_CHECKING:
+    from services.letters import Format
 
 
 def _emit(content: str | bytes, output: Path | None) -> None:
@@ -39,6 +41,8 @@ def outbox_show(
     hash), or, not yet sent, as they would get it (rendered now, without sending it)."""
     if fmt == "pdf" and output is None:  # refused before the view is recorded: nobody saw it
         raise CaseloopError("a PDF needs --output FILE")
+    from services.letters import show_message
+
     with cli_context(ctx).runtime() as rt:
         shown = show_message(rt, actor_for(rt, as_staff), outbox_id, _format(fmt))
     typer.echo(shown.summary, err=True)
@@ -48,7 +52,7 @@ def outbox_show(
 def _format(fmt: str) -> Format:
     if fmt not in ("text", "html", "pdf"):
         raise CaseloopError(f"--format: {fmt!r} is not one of text, html, pdf")
-    return cast(Format, fmt)
+    return cast("Format", fmt)
 
 
 @outbox_app.command("approve")
@@ -62,6 +66,9 @@ def outbox_approve(
 ) -> None:
     """Release a held letter: it is sent by the next sweep. Only the case's worker, its team
     manager or that team's service manager may, with a reason."""
+    from services.letters import approve_letter
+    from services.people import identify
+
     c = cli_context(ctx)
     with c.runtime() as rt:
         approve_letter(rt, identify(rt, by), outbox_id, note, c.clock())
@@ -76,6 +83,9 @@ def outbox_reject(
     reason: Annotated[str, typer.Option("--reason", help="Why it must not be sent.")],
 ) -> None:
     """Stop a held letter for good; its duty stays owed until met another way."""
+    from services.letters import reject_letter
+    from services.people import identify
+
     c = cli_context(ctx)
     with c.runtime() as rt:
         reject_letter(rt, identify(rt, by), outbox_id, reason, c.clock())
@@ -122,6 +132,8 @@ def templates_preview(
     as_staff: AsStaff = None,
 ) -> None:
     """Render a template for a case's first eligible recipient, without creating a letter."""
+    from services.letters import preview_template
+
     with cli_context(ctx).runtime() as rt:
         content = preview_template(rt, actor_for(rt, as_staff), key, case, _format(fmt))
     _emit(content, output)
@@ -140,6 +152,8 @@ def print_batch(
     day: Annotated[str | None, typer.Option("--date", help="The batch's date (default today).")] = None,
 ) -> None:
     """Gather the posted letters waiting for the post room into one PDF."""
+    from messaging.channels.printing import make_batch
+
     c = cli_context(ctx)
     with c.runtime(schema=False) as rt:
         when = _batch_day(day) if day else rt.book.local_date(c.clock())

@@ -9,21 +9,24 @@ import socket
 import subprocess
 import sys
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from celery import Celery
 
 from cli.app import app, cli_context
-from config.celery import make_celery
-from config.queues import QUEUES, SWEEP_TASK
-from config.settings import get_settings
+
+# Celery is imported by the commands that start it: every other command starts without it.
+if TYPE_CHECKING:
+    from celery import Celery
 
 log = logging.getLogger(__name__)
 WEB_GRACE_SECONDS = 10.0  # for the web to finish the requests in flight when caseloop run stops
 
 
 def _worker_args(concurrency: int | None, beat: bool) -> list[str]:
+    from config.queues import QUEUES
+    from config.settings import get_settings
+
     settings = get_settings()
     args = [
         "worker",
@@ -47,18 +50,27 @@ def worker(
     concurrency: Annotated[int | None, typer.Option(help="Processes sending at once.")] = None,
 ) -> None:
     """Run a worker: it consumes every caseloop queue."""
+    from config.celery import make_celery
+    from config.settings import get_settings
+
     make_celery(get_settings()).worker_main(_worker_args(concurrency, beat=False))
 
 
 def _sweep_now(celery: Celery) -> None:
     """Queue one sweep at start-up: the beat's first would otherwise wait a whole interval.
     A sweep more is harmless: every claim it makes is idempotent."""
+    from config.queues import SWEEP_TASK
+    from config.settings import get_settings
+
     celery.send_task(SWEEP_TASK, expires=get_settings().sweep_interval_seconds)
 
 
 @app.command("beat")
 def beat() -> None:
     """Run the beat: it queues the sweeper every minute. Run one; a second is harmless, not useful."""
+    from config.celery import make_celery
+    from config.settings import get_settings
+
     celery = make_celery(get_settings())
     _sweep_now(celery)
     celery.start(["beat", "--loglevel=INFO"])
@@ -110,6 +122,9 @@ def run_all(
 ) -> None:
     """Run a worker and the beat in one process, and the web beside them: the engine on one machine.
     Stopping it (Ctrl-C, SIGTERM) stops all three."""
+    from config.celery import make_celery
+    from config.settings import get_settings
+
     settings = get_settings()  # before anything starts: bad settings stop all three at once
     celery = make_celery(settings)
     _sweep_now(celery)

@@ -20,11 +20,9 @@ from cli.app import (
     staff_app,
 )
 from cli.output import emit_json, emit_table
-from services import queries
-from services.actors import SYSTEM
-from services.casework import acknowledge_reminder, record_duty_done
-from services.people import identify, import_staff, leave, rejoin
 from workflow.errors import CaseloopError
+
+# Each command imports the services it calls (see cli.app).
 
 
 @staff_app.command("import")
@@ -33,6 +31,9 @@ def staff_import(
     file: Annotated[Path, typer.Argument(help="CSV with the header id,name,email,role,team,manager_id.")],
 ) -> None:
     """Add or update staff (an idempotent upsert). Exits 1 if any row was rejected."""
+    from services.actors import SYSTEM
+    from services.people import import_staff
+
     c = cli_context(ctx)
     if not file.is_file():
         raise CaseloopError(f"{file}: no such file")
@@ -60,6 +61,9 @@ def staff_leave(
 ) -> None:
     """Record a leaver: from that day no reminders or digests reach them, their cases count as
     unallocated and go to their manager, and they may no longer act."""
+    from services.actors import SYSTEM
+    from services.people import leave
+
     c = cli_context(ctx)
     day = _parse_day("--on", on) if on else None
     with c.runtime() as rt:
@@ -78,6 +82,9 @@ def staff_rejoin(
     staff_id: Annotated[str, typer.Argument(metavar="ID", help="Their staff id.")],
 ) -> None:
     """Bring a leaver back (importing the staff file never does): reminded, and may act, again."""
+    from services.actors import SYSTEM
+    from services.people import rejoin
+
     c = cli_context(ctx)
     with c.runtime() as rt:
         rejoin(rt, SYSTEM, staff_id, c.clock())
@@ -100,6 +107,8 @@ def outbox_list(
     as_staff: AsStaff = None,
 ) -> None:
     """Outgoing messages, newest first. Failed and unknown ones need a person."""
+    from services import queries
+
     with cli_context(ctx).runtime() as rt:
         rows = queries.outbox(rt, actor_for(rt, as_staff), case, status)
     if as_json:
@@ -120,6 +129,9 @@ def reminders_ack(
     note: Annotated[str | None, typer.Option("--note", help="What you are doing about it.")] = None,
 ) -> None:
     """Acknowledge a reminder: no repeats to you for that clock until it escalates further."""
+    from services.casework import acknowledge_reminder
+    from services.people import identify
+
     c = cli_context(ctx)
     with c.runtime() as rt:
         ack = acknowledge_reminder(rt, identify(rt, by), reminder_id, note, c.clock())
@@ -160,6 +172,9 @@ def duties_done(
 
 
 def _record_done(ctx: typer.Context, case: str, duty: str, by: str, how: str | None) -> None:
+    from services.casework import record_duty_done
+    from services.people import identify
+
     c = cli_context(ctx)
     with c.runtime() as rt:
         recorded = record_duty_done(rt, identify(rt, by), case, duty, c.clock(), how=how)

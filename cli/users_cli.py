@@ -14,8 +14,6 @@ from typing import Annotated, TextIO
 import typer
 
 from cli.app import app, cli_context
-from services import access
-from services.actors import SYSTEM
 from workflow.errors import Invalid
 
 users_app = typer.Typer(help="Logins for the web: members of staff and admins.", no_args_is_help=True)
@@ -45,6 +43,9 @@ def users_add(
     ] = False,
 ) -> None:
     """Make a login for a member of staff (or enable a disabled one with a new password)."""
+    from services import access
+    from services.actors import SYSTEM
+
     c = cli_context(ctx)
     password = read_password()
     with c.runtime() as rt:
@@ -58,6 +59,9 @@ def users_add(
 @users_app.command("disable")
 def users_disable(ctx: typer.Context, staff_id: StaffId) -> None:
     """Disable a login; its sessions end at once."""
+    from services import access
+    from services.actors import SYSTEM
+
     c = cli_context(ctx)
     with c.runtime() as rt:
         ended = access.disable_user(rt, SYSTEM, staff_id)

@@ -8,7 +8,6 @@ from sqlalchemy.exc import DBAPIError
 from config.policy import load_policy
 from config.settings import Settings
 from messaging.channels import Channel, FileChannel, SmtpChannel
-from messaging.channels.notify import NotifyEmailChannel, NotifyLetterChannel
 from messaging.channels.printing import PrintChannel
 from migrations import current_head
 from services.handlers import handlers
@@ -56,6 +55,10 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
         "print": PrintChannel(settings.print_dir),
     }
     if settings.notify_api_key and settings.notify_email_template_id:
+        # Only where Notify is set up: its client (and requests behind it) costs every process
+        # a fifth of a second to import.
+        from messaging.channels.notify import NotifyEmailChannel, NotifyLetterChannel
+
         channels["notify_email"] = NotifyEmailChannel(
             settings.notify_api_key, settings.notify_email_template_id, base_url=settings.notify_base_url
         )

@@ -24,6 +24,7 @@ from jinja2 import (
     FileSystemLoader,
     PackageLoader,
     StrictUndefined,
+    Template,
     TemplateError,
     TemplateNotFound,
     TemplateSyntaxError,
@@ -41,6 +42,7 @@ MANIFEST = "manifest.yaml"
 RESERVED = frozenset({"subject"})
 Kind = Literal["html", "txt"]
 _MISSING = object()
+_IMMUTABLE = (str, int, float, bool, type(None))
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,10 @@ class Catalogue:
     def __init__(self, root: Path | None = None) -> None:
         self.root = root
         self._checked = False
+        # Each template compiled once: files by (kind, name), subjects by (key, source). A subject
+        # compiled on every render made an HTML letter several times slower than Jinja2 itself.
+        self._files: dict[tuple[Kind, str], Template] = {}
+        self._subjects: dict[tuple[str, str], Template] = {}
         loader = self._loader()
         try:
             source, _, _ = loader.get_source(self.text_env, MANIFEST)
@@ -115,6 +121,9 @@ class Catalogue:
     def _environment(self, autoescape: bool) -> ImmutableSandboxedEnvironment:
         return ImmutableSandboxedEnvironment(
             loader=self._loader(),
+            # What is rendered is what was checked at load: a template edited on disk afterwards
+            # is not picked up (nor stat'ed on every render) until the catalogue is loaded again.
+            auto_reload=False,
             undefined=StrictUndefined,
             autoescape=autoescape,
             finalize=_printable,
@@ -133,6 +142,20 @@ class Catalogue:
 
     def env(self, kind: Kind) -> ImmutableSandboxedEnvironment:
         return self.html_env if kind == "html" else self.text_env
+
+    def template(self, kind: Kind, name: str) -> Template:
+        """The compiled template file ``name`` (compiled on first use, then kept)."""
+        found = self._files.get((kind, name))
+        if found is None:
+            found = self._files[kind, name] = self.env(kind).get_template(name)
+        return found
+
+    def subject_template(self, entry: Entry) -> Template:
+        """The compiled subject line of ``entry`` (kept by key and source)."""
+        found = self._subjects.get((entry.key, entry.subject))
+        if found is None:
+            found = self._subjects[entry.key, entry.subject] = self.text_env.from_string(entry.subject)
+        return found
 
     # Listing
 
@@ -172,7 +195,7 @@ class Catalogue:
         env = self.env(kind)
         source, filename, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
         tree = env.parse(source, name, filename)
-        env.get_template(name)  # compiles too: some mistakes only show there
+        self.template(kind, name)  # compiles too (kept for rendering): some mistakes only show there
         return tree
 
     def _check_tree(self, entry: Entry, kind: Kind, top: str, used: set[str]) -> list[Problem]:
@@ -225,7 +248,7 @@ class Catalogue:
         where = f"{MANIFEST} subject"
         try:
             found = analyse(self.text_env.parse(entry.subject))
-            self.text_env.from_string(entry.subject)
+            self.subject_template(entry)
         except TemplateError as exc:
             return [Problem(entry.key, where, f"cannot be parsed: {exc}")]
         problems = self._check_uses(entry, where, found, used)
@@ -261,9 +284,10 @@ class Catalogue:
     def context(self, entry: Entry, view: Mapping[str, Any]) -> dict[str, Any]:
         """Only the declared fields of ``view``; raises if a required one is missing or empty."""
         context: dict[str, Any] = {}
+        required = entry.required
         for path in entry.paths:
             value = _lookup(view, path)
-            if path in entry.required and (value is _MISSING or _empty(value)):
+            if path in required and (value is _MISSING or _empty(value)):
                 state = "missing from" if value is _MISSING else "empty in"
                 raise RenderError(f"template {entry.key}: field {path} is {state} the view")
             allowed = entry.choices.get(path)
@@ -274,7 +298,14 @@ class Catalogue:
             target = context
             for part in parents:
                 target = target.setdefault(part, {})
-            target[leaf] = None if value is _MISSING else copy.deepcopy(value)
+            # A copy, so a template cannot change the view; a string or number needs none.
+            target[leaf] = (
+                None
+                if value is _MISSING
+                else value
+                if isinstance(value, _IMMUTABLE)
+                else copy.deepcopy(value)
+            )
         return context
 
     def render(self, key: str, view: Mapping[str, Any]) -> RenderedLetter:
@@ -284,9 +315,9 @@ class Catalogue:
         entry = self.entry(key)
         context = self.context(entry, view)
         try:
-            subject = " ".join(self.text_env.from_string(entry.subject).render(context).split())
-            text = self.text_env.get_template(f"letters/{key}.txt.j2").render(context, subject=subject)
-            html = self.html_env.get_template(f"letters/{key}.html.j2").render(context, subject=subject)
+            subject = " ".join(self.subject_template(entry).render(context).split())
+            text = self.template("txt", f"letters/{key}.txt.j2").render(context, subject=subject)
+            html = self.template("html", f"letters/{key}.html.j2").render(context, subject=subject)
         except TemplateError as exc:
             raise RenderError(f"template {key}: {exc}") from exc
         if not subject:

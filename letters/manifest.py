@@ -10,6 +10,7 @@ than printing the wrong paragraph.
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from typing import Any, Literal
 
 import yaml
@@ -89,17 +90,17 @@ class Entry(BaseModel):
                 raise ValueError(f"choices: {path} allows no value")
         return self
 
-    @property
+    @cached_property  # read for every field of every letter rendered
     def paths(self) -> tuple[str, ...]:
         """Every declared field path, without the optional marker."""
         return tuple(field.rstrip("?") for field in self.fields)
 
-    @property
+    @cached_property  # read for every field of every letter rendered
     def required(self) -> frozenset[str]:
         """The fields that must hold a non-empty value for the letter to be rendered."""
         return frozenset(field for field in self.fields if not field.endswith("?"))
 
-    @property
+    @cached_property  # read for every field of every letter rendered
     def optional(self) -> frozenset[str]:
         return frozenset(field[:-1] for field in self.fields if field.endswith("?"))
 

@@ -97,8 +97,10 @@ def is_professional(case: Case) -> bool:
 
 
 def _same_person(a: object, b: object) -> bool:
-    return isinstance(a, str) and isinstance(b, str) and " ".join(a.casefold().split()) == " ".join(
-        b.casefold().split()
+    return (
+        isinstance(a, str)
+        and isinstance(b, str)
+        and " ".join(a.casefold().split()) == " ".join(b.casefold().split())
     )
 
 

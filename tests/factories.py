@@ -33,8 +33,12 @@ def referral(case: str, at: str, *, source: str = "2A", **overrides: Any) -> dic
             "dob": "2016-05-01",
             "school": {"name": "Test Primary", "dsl_name": "Lead Example", "email": "dsl@school.example"},
         },
-        "referrer": {"source": source, "organisation": "Test Primary", "name": "Referrer Example",
-                     "email": "ref@school.example"},
+        "referrer": {
+            "source": source,
+            "organisation": "Test Primary",
+            "name": "Referrer Example",
+            "email": "ref@school.example",
+        },
         "household": [person()],
         "team": "front-door",
         "flags": [],
@@ -127,8 +131,14 @@ def staff_row(
 ) -> str:
     """One line of a staff CSV (no newline); the name and email follow from the id by default."""
     return ",".join(
-        [sid, name or f"Staff {sid}", email if email is not None else f"{sid.lower()}@council.example",
-         role, team, manager]
+        [
+            sid,
+            name or f"Staff {sid}",
+            email if email is not None else f"{sid.lower()}@council.example",
+            role,
+            team,
+            manager,
+        ]
     )
 
 

@@ -84,9 +84,7 @@ def post_events(
     response_model=CaseView,
     responses=_errors(401, 403, 404, 422),
 )
-def get_case(
-    ref: str, actor: Annotated[Actor, Depends(needing(Scope.CASES_READ))], rt: Rt
-) -> dict[str, Any]:
+def get_case(ref: str, actor: Annotated[Actor, Depends(needing(Scope.CASES_READ))], rt: Rt) -> dict[str, Any]:
     """What `caseloop case show --json` prints: no names or addresses."""
     return queries.case(rt, actor, ref)
 

@@ -47,9 +47,7 @@ def caller(
     signed_in = getattr(request.state, "actor", None)
     if isinstance(signed_in, Actor):
         return signed_in
-    raise HTTPException(
-        401, "send an API token as 'Authorization: Bearer <token>', or sign in", CHALLENGE
-    )
+    raise HTTPException(401, "send an API token as 'Authorization: Bearer <token>', or sign in", CHALLENGE)
 
 
 def needing(scope: Scope) -> Callable[[Actor], Actor]:

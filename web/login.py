@@ -39,17 +39,33 @@ def _secure(request: Request) -> bool:
     return _runtime(request).settings.secure_cookies
 
 
-def _login_page(request: Request, status: int, *, error: str | None = None, username: str = "",
-                form: bool = True, headers: dict[str, str] | None = None, next_path: str = "/") -> Response:
+def _login_page(
+    request: Request,
+    status: int,
+    *,
+    error: str | None = None,
+    username: str = "",
+    form: bool = True,
+    headers: dict[str, str] | None = None,
+    next_path: str = "/",
+) -> Response:
     nonce = secrets.token_urlsafe(32)
     context: dict[str, Any] = {
-        "token": _signer(request).token_for(LOGIN_PURPOSE, nonce), "error": error, "username": username,
-        "form": form, "next_path": safe_next(next_path),
+        "token": _signer(request).token_for(LOGIN_PURPOSE, nonce),
+        "error": error,
+        "username": username,
+        "form": form,
+        "next_path": safe_next(next_path),
     }
     response = render(request, "login.html", context, status)
     response.headers.update(headers or {})
     response.set_cookie(
-        LOGIN_COOKIE, nonce, max_age=LOGIN_FORM_SECONDS, path="/login", httponly=True, samesite="strict",
+        LOGIN_COOKIE,
+        nonce,
+        max_age=LOGIN_FORM_SECONDS,
+        path="/login",
+        httponly=True,
+        samesite="strict",
         secure=_secure(request),
     )
     return response
@@ -74,23 +90,33 @@ def log_in(
         why = "The sign-in form had expired or came from another site: please sign in again."
         return _login_page(request, 403, username=username, error=why, next_path=next)
     if not username.strip() or not password:
-        return _login_page(request, 422, username=username, error="Enter your staff id and your password.",
-                           next_path=next)
+        return _login_page(
+            request, 422, username=username, error="Enter your staff id and your password.", next_path=next
+        )
     signed: access.SignedIn | None = request.state.web_session
     address = request.client.host if request.client else "unknown"
     try:
-        new = access.log_in(_runtime(request), username, password, address,
-                            replacing=signed.key if signed else None)
+        new = access.log_in(
+            _runtime(request), username, password, address, replacing=signed.key if signed else None
+        )
     except access.TooManyAttempts as exc:
-        return _login_page(request, 429, form=False, error=f"There have been {exc}.",
-                           headers={"retry-after": str(exc.retry_after)})
+        return _login_page(
+            request,
+            429,
+            form=False,
+            error=f"There have been {exc}.",
+            headers={"retry-after": str(exc.retry_after)},
+        )
     except access.LoginRefused as exc:
-        return _login_page(request, 401, username=username, error=f"{str(exc).capitalize()}.",
-                           next_path=next)
+        return _login_page(request, 401, username=username, error=f"{str(exc).capitalize()}.", next_path=next)
     response = RedirectResponse(safe_next(next), status_code=303)
     response.set_cookie(
-        SESSION_COOKIE, _signer(request).sign("session", new.cookie_value), httponly=True, samesite="lax",
-        secure=_secure(request), path="/",
+        SESSION_COOKIE,
+        _signer(request).sign("session", new.cookie_value),
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+        path="/",
         # No max_age: the cookie goes when the browser closes; the row's time-outs are the limit.
     )
     response.delete_cookie(LOGIN_COOKIE, path="/login")

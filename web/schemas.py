@@ -45,7 +45,7 @@ class EventResult(BaseModel):
     id: str | None = Field(description="The event's id (none when the object named none).")
     status: Literal["accepted", "duplicate", "rejected"]
     reason: str | None = Field(
-        description="Why it was rejected or skipped (\"line N\" is its position in the request, from 1)."
+        description='Why it was rejected or skipped ("line N" is its position in the request, from 1).'
     )
     warnings: list[str] = Field(default_factory=list, description="Accepted, but worth a look.")
 

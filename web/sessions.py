@@ -82,9 +82,9 @@ def _origin_of(scope: Scope, headers: dict[str, str]) -> str:
 def _refuse(form: bool, why: str) -> Response:
     if form:
         page = (
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Refused - caseloop"
+            '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Refused - caseloop'
             f"</title></head><body><main><h1>This form was refused</h1><p>{why}</p>"
-            "<p><a href=\"/\">Go back to caseloop</a> and try again.</p></main></body></html>"
+            '<p><a href="/">Go back to caseloop</a> and try again.</p></main></body></html>'
         )
         return HTMLResponse(page, status_code=403)
     return JSONResponse({"detail": why}, status_code=403)
@@ -118,8 +118,10 @@ class Sessions:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         is_form = content_type in FORM_TYPES
         origin = request.headers.get("origin")
-        if origin is not None and origin.lower() not in {_origin_of(scope, dict(request.headers)),
-                                                         *self.trusted_origins}:
+        if origin is not None and origin.lower() not in {
+            _origin_of(scope, dict(request.headers)),
+            *self.trusted_origins,
+        }:
             await _refuse(is_form, "It came from another site.")(scope, receive, send)
             return
         # A stale or forged cookie signs in nobody: the request goes on as anonymous, and has no

@@ -198,9 +198,7 @@ def on_event(
         for who in found:
             channel = book.letter_channels[who.medium]
             mine = holds + _child_who_referred(case, who)
-            publish(
-                session, LetterOwed(case, duty.name, who, channel, event.id, event.at, received_id, mine)
-            )
+            publish(session, LetterOwed(case, duty.name, who, channel, event.id, event.at, received_id, mine))
 
 
 def _child_who_referred(case: Case, who: Recipient) -> tuple[str, ...]:

@@ -26,11 +26,11 @@ from contextlib import contextmanager
 from datetime import date
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pypdf import PdfReader, PdfWriter
-from pypdf.errors import PyPdfError
-from pypdf.generic import ContentStream, DictionaryObject, NameObject
+# pypdf is imported by the batch alone: every process builds this channel, few make a batch.
+if TYPE_CHECKING:
+    from pypdf import PdfReader, PdfWriter
 
 from messaging.channels import Handover, PermanentDeliveryError, RetryableDeliveryError
 from messaging.email import OutgoingEmail
@@ -168,6 +168,8 @@ def _escape(text: str) -> str:
 
 def _cover_pages(writer: PdfWriter, title: str, letters: list[dict[str, Any]]) -> int:
     """Cover pages drawn with pypdf alone: the batch, the count and the keys, nothing personal."""
+    from pypdf.generic import ContentStream, DictionaryObject, NameObject
+
     lines = [f"Caseloop print batch {title}", f"{len(letters)} letters, in this order (outbox key: pages)"]
     entries = [f"{e['key']}: {e['pages']}" for e in letters]
     per_page = _ROWS * _COLUMNS
@@ -222,6 +224,9 @@ def make_batch(directory: Path, day: date) -> Path | None:
     Run again the same day, it makes ``<day>-2.pdf`` from what arrived since. A letter whose PDF
     cannot be read stays in ``pending/`` and is named in the log and the manifest's ``skipped``.
     """
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.errors import PyPdfError
+
     batches, pending = directory / "batches", directory / "pending"
     private_dir(batches)
     private_dir(pending)

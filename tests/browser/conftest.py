@@ -41,8 +41,10 @@ ACTION_TIMEOUT_MS = 30_000  # generous, for a loaded machine
 
 
 def chromium_path() -> str | None:
-    return os.environ.get("CASELOOP_CHROMIUM") or shutil.which("chromium") or (
-        "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+    return (
+        os.environ.get("CASELOOP_CHROMIUM")
+        or shutil.which("chromium")
+        or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
     )
 
 

@@ -45,17 +45,34 @@ def journey_cases(tag: str) -> list[dict[str, Any]]:
     held, late, phone = f"HELD-{tag}", f"LATE-{tag}", f"PHONE-{tag}"
     return [
         # Domestic abuse: every letter is held for a person to read first.
-        referral(held, _day(2), flags=["domestic_abuse"],
-                 referrer={"source": "2A", "organisation": "Test Primary", "name": "Ms Lead",
-                           "email": f"dsl-{tag.lower()}@school.example"}),
+        referral(
+            held,
+            _day(2),
+            flags=["domestic_abuse"],
+            referrer={
+                "source": "2A",
+                "organisation": "Test Primary",
+                "name": "Ms Lead",
+                "email": f"dsl-{tag.lower()}@school.example",
+            },
+        ),
         event("worker.allocated", held, _day(2, 11), worker="sw1"),
         # No decision for a fortnight: reminders to the worker, escalations to the managers.
-        referral(late, _day(14), child={"name": "Child Late", "dob": "2016-05-01"},
-                 referrer={"source": "1A"}, household=[person(email=None)]),
+        referral(
+            late,
+            _day(14),
+            child={"name": "Child Late", "dob": "2016-05-01"},
+            referrer={"source": "1A"},
+            household=[person(email=None)],
+        ),
         event("worker.allocated", late, _day(14, 11), worker="sw1"),
         # A GP who left no way to write to them: the worker tells them by phone.
-        referral(phone, _day(3), child={"name": "Child Phone", "dob": "2017-02-01"},
-                 referrer={"source": "3B", "organisation": "Example Surgery", "name": "Dr Example"}),
+        referral(
+            phone,
+            _day(3),
+            child={"name": "Child Phone", "dob": "2017-02-01"},
+            referrer={"source": "3B", "organisation": "Example Surgery", "name": "Dr Example"},
+        ),
         event("worker.allocated", phone, _day(3, 11), worker="sw1"),
     ]
 
@@ -81,7 +98,6 @@ class FrontDoor:
     url: str
     smtp: SmtpSink
     tags: list[str] = field(default_factory=list)
-
 
 
 def _postgres_schema(base: str) -> tuple[str, str, str]:
@@ -112,8 +128,13 @@ def serve_front_door(root: Path, postgres_url: str, redis_url: str, tags: list[s
     broker_url = _redis_db(redis_url)
     redis.Redis.from_url(broker_url).flushdb()
     smtp = SmtpSink().start()
-    engine = Engine(root, database_url, broker_url=broker_url, smtp_url=smtp.url,
-                    settings={"CASELOOP_PASSWORD_HASHING": "fast"})
+    engine = Engine(
+        root,
+        database_url,
+        broker_url=broker_url,
+        smtp_url=smtp.url,
+        settings={"CASELOOP_PASSWORD_HASHING": "fast"},
+    )
     try:
         events = [e for tag in tags for e in journey_cases(tag)] + other_team_case()
         engine.prepare(events, staff())
@@ -126,8 +147,12 @@ def serve_front_door(root: Path, postgres_url: str, redis_url: str, tags: list[s
         port = free_port()
         run = engine.start("run", "--port", str(port))
         url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: _answers(f"{url}/readyz"), timeout=STARTUP_SECONDS,
-                   what="caseloop run to be ready", diagnostics=run.log)
+        wait_until(
+            lambda: _answers(f"{url}/readyz"),
+            timeout=STARTUP_SECONDS,
+            what="caseloop run to be ready",
+            diagnostics=run.log,
+        )
         yield FrontDoor(engine, url, smtp, tags)
     finally:
         engine.stop_all()

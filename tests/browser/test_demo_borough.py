@@ -49,13 +49,27 @@ def borough(tmp_path_factory: pytest.TempPathFactory, chromium: Browser) -> Iter
     try:
         engine.cli("db", "upgrade")
         # Six weeks of a smaller borough: every page has rows, the performance page two months.
-        engine.cli("demo", "--weeks", "6", "--per-week", "30", "--logins", str(root / "logins.txt"),
-                   "--output", str(root / "demo.jsonl"), timeout=300)
+        engine.cli(
+            "demo",
+            "--weeks",
+            "6",
+            "--per-week",
+            "30",
+            "--logins",
+            str(root / "logins.txt"),
+            "--output",
+            str(root / "demo.jsonl"),
+            timeout=300,
+        )
         port = free_port()
         web = engine.start("web", "--port", str(port))
         url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: _answers(f"{url}/healthz"), timeout=STARTUP_SECONDS, what="caseloop web",
-                   diagnostics=web.log)
+        wait_until(
+            lambda: _answers(f"{url}/healthz"),
+            timeout=STARTUP_SECONDS,
+            what="caseloop web",
+            diagnostics=web.log,
+        )
         yield Borough(url, (root / "logins.txt").read_text())
     finally:
         engine.stop_all()
@@ -95,8 +109,16 @@ def test_the_readme_screenshots(borough: Borough, visit: Callable[..., Visitor],
 PAGES = {
     "SW001": ["/", "/my-work", "/letters/held", "/deliveries", "/open-loops"],
     "TM01": ["/team", "/letters/held", "/deliveries", "/open-loops", "/performance", "/audit"],
-    "SM01": ["/team", "/open-loops", "/performance", "/audit", "/admin", "/admin/users", "/admin/tokens",
-             "/admin/staff"],
+    "SM01": [
+        "/team",
+        "/open-loops",
+        "/performance",
+        "/audit",
+        "/admin",
+        "/admin/users",
+        "/admin/tokens",
+        "/admin/staff",
+    ],
 }
 
 

@@ -22,8 +22,13 @@ from tests.browser.deployment import PASSWORD, FrontDoor, serve_front_door
 from tests.conftest import require
 
 # One deployment for the module: under pytest-xdist its tests all run on one worker.
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis,
-              pytest.mark.xdist_group("front-door")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.xdist_group("front-door"),
+]
 
 MODES = {"js": True, "nojs": False}
 SENDING_DEADLINE = 120.0  # seconds for the worker to send what the beat queued, on a loaded machine
@@ -71,8 +76,12 @@ def test_a_team_manager_approves_a_held_letter_and_the_worker_sends_it(
     page.wait_for_url(re.compile(r"/letters/held"))
     expect(page.get_by_role("link", name=case, exact=True)).to_have_count(0)  # no longer waiting
     # The worker process sends it: the school's mail server has it, and the page says so.
-    front_door.engine.wait(lambda: front_door.smtp.recipients()[school] >= 1, f"the letter to {school}",
-                           timeout=SENDING_DEADLINE, sink=front_door.smtp)
+    front_door.engine.wait(
+        lambda: front_door.smtp.recipients()[school] >= 1,
+        f"the letter to {school}",
+        timeout=SENDING_DEADLINE,
+        sink=front_door.smtp,
+    )
     page.goto(letter_url)
     expect(page.locator(".govuk-summary-list")).to_contain_text("Sent")
     assert front_door.smtp.recipients()[school] == 1  # once
@@ -138,8 +147,15 @@ def test_a_social_worker_records_a_duty_done_by_phone(
 # Every page each kind of user has, checked with JavaScript on (axe runs as a script).
 PAGES = {
     "sw1": ["/", "/my-work", "/letters/held", "/deliveries", "/open-loops", "/cases/LATE-js"],
-    "tm1": ["/team", "/letters/held", "/deliveries", "/open-loops", "/performance", "/audit",
-            "/cases/PHONE-js"],
+    "tm1": [
+        "/team",
+        "/letters/held",
+        "/deliveries",
+        "/open-loops",
+        "/performance",
+        "/audit",
+        "/cases/PHONE-js",
+    ],
     "sm1": ["/team", "/performance", "/audit", "/admin", "/admin/users", "/admin/tokens", "/admin/staff"],
 }
 

@@ -162,7 +162,11 @@ def test_case_show_json_has_the_case_state_and_clocks(cli: Cli) -> None:
         "stopped": None,
     }
     assert set(clocks) == {
-        "decision", "referrer_acknowledgement", "referrer_outcome", "assessment", "school_worker_involved"
+        "decision",
+        "referrer_acknowledgement",
+        "referrer_outcome",
+        "assessment",
+        "school_worker_involved",
     }
 
     text = cli("--now", NOW, "case", "show", "C1")
@@ -254,16 +258,38 @@ def test_the_demo_is_made_once_and_a_second_run_keeps_it(cli: Cli) -> None:
     event with other content (a conflict), so a database that has the borough keeps it."""
     output = str(cli.tmp_path / "demo.jsonl")
     logins = cli.tmp_path / "logins.txt"
-    first = cli("--now", "2026-11-27T17:00:00+00:00", "demo", "--weeks", "1", "--per-week", "20",
-                "--output", output, "--logins", str(logins))
+    first = cli(
+        "--now",
+        "2026-11-27T17:00:00+00:00",
+        "demo",
+        "--weeks",
+        "1",
+        "--per-week",
+        "20",
+        "--output",
+        output,
+        "--logins",
+        str(logins),
+    )
     assert first.exit_code == 0, first.output
     assert "rejected 0" in first.stdout
     first_logins = logins.read_text()
     assert logins.stat().st_mode & 0o777 == 0o600  # it holds passwords
     passwords = set(re.findall(r"^ .* password (\S+)", first_logins, re.M))
     assert len(passwords) == 1 and all(who in first_logins for who in ("SW001", "TM01", "SM01"))
-    later = cli("--now", "2026-12-02T09:00:00+00:00", "demo", "--weeks", "1", "--per-week", "20",
-                "--output", output, "--logins", str(logins))
+    later = cli(
+        "--now",
+        "2026-12-02T09:00:00+00:00",
+        "demo",
+        "--weeks",
+        "1",
+        "--per-week",
+        "20",
+        "--output",
+        output,
+        "--logins",
+        str(logins),
+    )
     assert later.exit_code == 0, later.output
     assert "the demo borough is already in this database: not made again" in later.stdout
     assert set(re.findall(r"^ .* password (\S+)", logins.read_text(), re.M)).isdisjoint(passwords)

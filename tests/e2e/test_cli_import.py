@@ -36,8 +36,9 @@ def test_exit_1_when_lines_are_rejected_and_the_others_taken_from_standard_input
         + b'{"id": "x", "name": "\xff"}\n'
         + "".join(jsonl(event("decision.made", "C1", "2026-03-03", outcome="nfa"))).encode()
     )
-    result = cli.runner.invoke(app, ["--now", NOW, "events", "import", "-"], input=data,
-                               env={"CASELOOP_DATABASE_URL": cli.url})
+    result = cli.runner.invoke(
+        app, ["--now", NOW, "events", "import", "-"], input=data, env={"CASELOOP_DATABASE_URL": cli.url}
+    )
     assert result.exit_code == 1
     assert result.stderr.startswith("rejected: line 2: field (line): is not UTF-8 text (byte 0xFF")
     assert "Traceback" not in result.output
@@ -68,8 +69,9 @@ def test_exit_2_when_the_database_is_down(tmp_path: Path, kind: str) -> None:
     }[kind]
     path = tmp_path / "ok.jsonl"
     path.write_text("".join(jsonl(referral("C1", "2026-03-02"))), encoding="utf-8")
-    result = CliRunner().invoke(app, ["--now", NOW, "events", "import", str(path)],
-                                env={"CASELOOP_DATABASE_URL": url})
+    result = CliRunner().invoke(
+        app, ["--now", NOW, "events", "import", str(path)], env={"CASELOOP_DATABASE_URL": url}
+    )
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("error: the database cannot be used: ")
     assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
@@ -80,8 +82,11 @@ def test_warnings_are_in_the_summary_and_in_json(cli: Cli) -> None:
     staff.write_text("".join(staff_csv(staff_row("W1"))), encoding="utf-8")
     assert cli("--now", NOW, "staff", "import", str(staff)).exit_code == 0
     adult = {**referral("C1", "2026-03-02")["child"], "dob": "2000-01-01"}
-    path = cli.file("w.jsonl", referral("C1", "2026-03-02", child=adult, team="front-door"),
-                    event("worker.allocated", "C1", "2026-03-03", worker="W2"))
+    path = cli.file(
+        "w.jsonl",
+        referral("C1", "2026-03-02", child=adult, team="front-door"),
+        event("worker.allocated", "C1", "2026-03-03", worker="W2"),
+    )
     result = cli("--now", NOW, "events", "import", path)
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [

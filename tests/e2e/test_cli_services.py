@@ -112,30 +112,41 @@ def test_a_dismissed_event_is_kept_with_who_when_and_why_and_never_listed_or_ret
 
 
 def test_dismissing_needs_a_rejected_event_and_a_reason(cli: Cli) -> None:
-    mixed = cli.file("m.jsonl", referral("C1", "2026-11-03T08:00:00+00:00", id="r1"),
-                     event("decision.made", "C8", NOW, id="d8", outcome="nfa"))
+    mixed = cli.file(
+        "m.jsonl",
+        referral("C1", "2026-11-03T08:00:00+00:00", id="r1"),
+        event("decision.made", "C8", NOW, id="d8", outcome="nfa"),
+    )
     assert cli("events", "import", mixed).exit_code == 1
     accepted, rejected = cli.rows(ReceivedEvent)
     assert (accepted.status, rejected.status) == ("accepted", "rejected")
 
     assert refused(cli("events", "dismiss", str(accepted.id), "--by", "Jo", "--reason", "noise")) == (
-        f"error: received event {accepted.id} is accepted: only rejected events are dismissed\n")
+        f"error: received event {accepted.id} is accepted: only rejected events are dismissed\n"
+    )
     for empty in ("", "   "):
         assert refused(cli("events", "dismiss", str(rejected.id), "--by", "Jo", "--reason", empty)) == (
-            "error: a dismissal needs a reason\n")
+            "error: a dismissal needs a reason\n"
+        )
     assert refused(cli("events", "dismiss", "99999", "--by", "Jo", "--reason", "noise")) == (
-        "error: no received event 99999\n")
+        "error: no received event 99999\n"
+    )
     assert [r.status for r in cli.rows(ReceivedEvent)] == ["accepted", "rejected"]  # nothing changed
 
     cli.ok("events", "dismiss", str(rejected.id), "--by", "Jo", "--reason", "a test line")
     assert refused(cli("events", "dismiss", str(rejected.id), "--by", "Jo", "--reason", "again")) == (
-        f"error: received event {rejected.id} is dismissed: only rejected events are dismissed\n")
+        f"error: received event {rejected.id} is dismissed: only rejected events are dismissed\n"
+    )
 
     # The same answers, typed, from the service the command calls.
     rt = build_runtime(Settings(database_url=cli.url, var_dir=cli.tmp_path / "var"))
     try:
-        for received, why, error in ((accepted.id, "noise", Conflict), (rejected.id, "again", Conflict),
-                                     (rejected.id, " ", Invalid), (99999, "noise", NotFound)):
+        for received, why, error in (
+            (accepted.id, "noise", Conflict),
+            (rejected.id, "again", Conflict),
+            (rejected.id, " ", Invalid),
+            (99999, "noise", NotFound),
+        ):
             with pytest.raises(error):
                 intake.dismiss_rejected(rt, SYSTEM, received, "Jo", why)
     finally:
@@ -197,14 +208,18 @@ def test_a_duty_done_by_hand_stops_its_clock_and_cancels_its_unsent_letters(cli:
 def test_duties_done_refuses_an_unknown_duty_an_unseen_case_and_an_unknown_person(cli: Cli) -> None:
     cli.ok("events", "import", cli.file("e.jsonl", referral("C1", "2026-11-03T08:00:00+00:00", id="r1")))
     assert refused(cli("duties", "done", "C1", "phoned_the_gp", "--by", "W1")) == (
-        "error: no duty 'phoned_the_gp' in the policy\n")
+        "error: no duty 'phoned_the_gp' in the policy\n"
+    )
     # X1 is in another team: C1 is "no case", exactly as a case that does not exist.
     assert refused(cli("duties", "done", "C1", "referrer_acknowledgement", "--by", "X1")) == (
-        "error: no case 'C1'\n")
+        "error: no case 'C1'\n"
+    )
     assert refused(cli("duties", "done", "C404", "referrer_acknowledgement", "--by", "X1")) == (
-        "error: no case 'C404'\n")
+        "error: no case 'C404'\n"
+    )
     assert refused(cli("duties", "done", "C1", "referrer_acknowledgement", "--by", "NOBODY")) == (
-        "error: NOBODY is not a known member of staff\n")
+        "error: NOBODY is not a known member of staff\n"
+    )
     assert clock(cli, "C1", "referrer_acknowledgement")["status"] == "running"
     assert [m.status for m in letters(cli, "C1", "referrer_acknowledgement")] == ["queued"]
     assert cli.rows(ReceivedEvent, ReceivedEvent.type == "duty.fulfilled") == []

@@ -66,22 +66,27 @@ def closed_case(ref: str, referrer: dict[str, Any] | None = None, **fields: Any)
         fields["referrer"] = referrer
     # Decided yesterday and closed today: the household gets a decision and a closing letter.
     referred = referral(ref, at("08:00", 2), id=f"{ref}-r", household=[SHOWN], **fields)
-    return [referred, event("worker.allocated", ref, at("08:05", 2), id=f"{ref}-w", worker="W1"),
-            event("decision.made", ref, at("08:10", 2), id=f"{ref}-d", outcome="nfa"),
-            event("case.closed", ref, at("08:30"), id=f"{ref}-c", reason="NFA")]
+    return [
+        referred,
+        event("worker.allocated", ref, at("08:05", 2), id=f"{ref}-w", worker="W1"),
+        event("decision.made", ref, at("08:10", 2), id=f"{ref}-d", outcome="nfa"),
+        event("case.closed", ref, at("08:30"), id=f"{ref}-c", reason="NFA"),
+    ]
 
 
 @pytest.fixture
 def cli(database_url: str, tmp_path: Path) -> Cli:
     cli = Cli(database_url, tmp_path / "var")
     cli.ok("db", "upgrade")
-    (tmp_path / "staff.csv").write_text("".join(staff_csv(
-        staff_row("SM1", "service_manager"), staff_row("W1"), staff_row("X1", team="east"))))
+    (tmp_path / "staff.csv").write_text(
+        "".join(staff_csv(staff_row("SM1", "service_manager"), staff_row("W1"), staff_row("X1", team="east")))
+    )
     cli.ok("staff", "import", str(tmp_path / "staff.csv"))
     events = [*closed_case("C1", flags=["domestic_abuse"]), *closed_case("C2", NEIGHBOUR)]
     (tmp_path / "events.jsonl").write_text("".join(jsonl(*events)))
     assert cli.ok("events", "import", str(tmp_path / "events.jsonl")).stdout == (
-        "accepted 8, duplicate 0, rejected 0\n")
+        "accepted 8, duplicate 0, rejected 0\n"
+    )
     return cli
 
 
@@ -100,7 +105,8 @@ def test_outbox_show_renders_each_format_and_sends_nothing(cli: Cli, rt: Runtime
     closing = letter_of(rt, "C1", "family_closing_letter", "P1").id
     shown = cli.ok("outbox", "show", str(closing))
     assert shown.stderr == (
-        f"outbox {closing}: family_closing_letter to family P1 by print, held ({DA_HOLD}), rendered now\n")
+        f"outbox {closing}: family_closing_letter to family P1 by print, held ({DA_HOLD}), rendered now\n"
+    )
     for expected in ("Dear Shown Parent,", COUNCIL, "7 Shown Street"):
         assert expected in shown.stdout
     html = cli.ok("outbox", "show", str(closing), "--format", "html", "--output", str(tmp_path / "l.html"))
@@ -120,8 +126,12 @@ def test_outbox_show_renders_each_format_and_sends_nothing(cli: Cli, rt: Runtime
     assert (shown_row.status, shown_row.attempts, shown_row.template_version) == ("held", 0, None)
     assert (after[queued].status, after[queued].attempts, after[queued].dispatched_at) == ("queued", 0, None)
     # Showing changes no status, but every view is recorded, with who and in what form (issue 9).
-    assert audit_of(rt, closing) == [("held", "caseloop", DA_HOLD), ("viewed", "caseloop", "as text"),
-                                     ("viewed", "caseloop", "as html"), ("viewed", "caseloop", "as pdf")]
+    assert audit_of(rt, closing) == [
+        ("held", "caseloop", DA_HOLD),
+        ("viewed", "caseloop", "as text"),
+        ("viewed", "caseloop", "as html"),
+        ("viewed", "caseloop", "as pdf"),
+    ]
     assert audit_of(rt, queued) == [("viewed", "caseloop", "as text")]
     assert not (cli.var / "print").exists() and not (cli.var / "outbox").exists()
 
@@ -139,7 +149,9 @@ def test_held_letters_are_approved_or_rejected_from_the_cli(cli: Cli, rt: Runtim
     assert rejected.stdout == f"rejected outbox {decision}\n"
     again = cli("outbox", "approve", str(closing), "--by", "W1")
     assert (again.exit_code, again.stderr) == (
-        2, f"error: outbox {closing} is queued, not held: only held letters are reviewed\n")
+        2,
+        f"error: outbox {closing} is queued, not held: only held letters are reviewed\n",
+    )
     held = cli.json("outbox", "list", "--status", "held")
     assert sorted(r["id"] for r in held) == sorted(set(ids.values()) - {closing, decision})
     delivered = sweep_and_deliver(rt, NOW)
@@ -147,11 +159,15 @@ def test_held_letters_are_approved_or_rejected_from_the_cli(cli: Cli, rt: Runtim
     assert [r["id"] for r in cli.json("outbox", "list", "--status", "rejected")] == [decision]
     clocks = {c["name"]: c["status"] for c in cli.json("case", "show", "C1")["clocks"]}
     assert (clocks["family_closing_letter"], clocks["family_decision"]) == ("met", "running")
-    assert audit_of(rt, closing) == [("held", "caseloop", DA_HOLD),
-                                     ("approved", "W1", "she moved; post is safe"),
-                                     ("sent", "caseloop", "print attempt 1")]
-    assert audit_of(rt, decision) == [("held", "caseloop", DA_HOLD),
-                                      ("rejected", "SM1", "he still reads her post")]
+    assert audit_of(rt, closing) == [
+        ("held", "caseloop", DA_HOLD),
+        ("approved", "W1", "she moved; post is safe"),
+        ("sent", "caseloop", "print attempt 1"),
+    ]
+    assert audit_of(rt, decision) == [
+        ("held", "caseloop", DA_HOLD),
+        ("rejected", "SM1", "he still reads her post"),
+    ]
 
 
 def test_templates_list_check_and_preview(cli: Cli, rt: Runtime) -> None:
@@ -178,7 +194,9 @@ def test_templates_list_check_and_preview(cli: Cli, rt: Runtime) -> None:
     assert "Dear Nosy Neighbour," in ack and "we cannot tell you what we decide" in ack
     outcome = cli("templates", "preview", "referrer_outcome", "--case", "C2")
     assert (outcome.exit_code, outcome.stderr) == (
-        2, "error: template referrer_outcome: field referral.professional must be one of: True\n")
+        2,
+        "error: template referrer_outcome: field referral.professional must be one of: True\n",
+    )
     missing = cli("templates", "preview", "family_decision", "--case", "NOPE")
     assert (missing.exit_code, missing.stderr) == (2, "error: no case 'NOPE'\n")
     assert len(letters_of(rt, "C2")) == before
@@ -191,7 +209,9 @@ def test_print_batch_gathers_the_posted_letters_into_one_pdf(cli: Cli, rt: Runti
     for bad in ("2026-13-01", "tomorrow", "3/11/2026"):
         refused = cli("print", "batch", "--date", bad)
         assert (refused.exit_code, refused.stderr) == (
-            2, f"error: --date: {bad!r} is not a date; give it as YYYY-MM-DD\n")
+            2,
+            f"error: --date: {bad!r} is not a date; give it as YYYY-MM-DD\n",
+        )
         assert "Traceback" not in refused.output
     delivered = sweep_and_deliver(rt, NOW)  # with the worker's reminder digest
     assert {i: delivered[i] for i in posted} == dict.fromkeys(posted, "sent")
@@ -201,5 +221,6 @@ def test_print_batch_gathers_the_posted_letters_into_one_pdf(cli: Cli, rt: Runti
     for expected in (COUNCIL, "Dear Shown Parent,", "Dear Nosy Neighbour,", "8 Next Door"):
         assert expected in text
     assert [e["key"] for e in json.loads(batch.with_suffix(".json").read_text())["letters"]] == [
-        str(i) for i in posted]
+        str(i) for i in posted
+    ]
     assert cli.ok("print", "batch", "--date", "2026-11-03").stdout == "no letters are waiting to be printed\n"

@@ -41,11 +41,13 @@ def test_caseloop_run_serves_the_web_and_stops_it_with_the_worker(
     engine.cli("db", "upgrade")
     port = free_port()
     run = engine.start("run", "--port", str(port))
-    wait_until(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), timeout=90, what="the web",
-               diagnostics=run.log)
+    wait_until(
+        lambda: _answers(f"http://127.0.0.1:{port}/healthz"), timeout=90, what="the web", diagnostics=run.log
+    )
     # The beat sweeps and the worker runs: the web itself says it is ready.
-    wait_until(lambda: _answers(f"http://127.0.0.1:{port}/readyz"), timeout=90, what="readiness",
-               diagnostics=run.log)
+    wait_until(
+        lambda: _answers(f"http://127.0.0.1:{port}/readyz"), timeout=90, what="readiness", diagnostics=run.log
+    )
     os.kill(run.pid, signal.SIGTERM)  # the main process only, as a service manager stops it
     run.popen.wait(timeout=60)
     wait_until(lambda: _port_closed(port), timeout=30, what="the web to stop", diagnostics=run.log)
@@ -62,7 +64,12 @@ def test_production_refuses_the_web_without_a_secret_key(tmp_path: Path) -> None
     )
     done = subprocess.run(
         [str(caseloop_script()), "web", "--port", str(free_port())],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode != 0
     assert "CASELOOP_SECRET_KEY" in done.stderr

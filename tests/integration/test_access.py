@@ -67,7 +67,9 @@ CLIENTS: dict[str, tuple[Actor, set[str]]] = {
 def rt(database_url: str, tmp_path: Path) -> Iterator[Runtime]:
     runtime = letter_runtime(database_url, tmp_path / "var", MovableClock(NOW), password_hashing="fast")
     import_staff(
-        runtime, *front_door_staff(), staff_row("SM9", "service_manager", team="east"),
+        runtime,
+        *front_door_staff(),
+        staff_row("SM9", "service_manager", team="east"),
         staff_row("TM9", "team_manager", team="east", manager="SM9"),
         staff_row("TM8", "team_manager", team="north", manager="SM9"),
         staff_row("X1", team="east", manager="TM9"),
@@ -117,14 +119,18 @@ def test_reads_and_lists_obey_it_and_the_unseen_is_not_found(rt: Runtime) -> Non
                 assert queries.case(rt, actor, ref, NOW)["case"] == ref
             else:
                 assert answer(lambda a=actor, r=ref: queries.case(rt, a, r, NOW)) == (
-                    NotFound, f"no case {ref!r}"), name
+                    NotFound,
+                    f"no case {ref!r}",
+                ), name
         assert {r["case"] for r in queries.outbox(rt, actor) if r["case"]} == expected, name
         restricted_letters = [m.id for m in letters_of(rt, "R1")]
         assert restricted_letters
         for oid in restricted_letters:
             if "R1" not in expected:
                 assert answer(lambda a=actor, o=oid: show_message(rt, a, o, "text")) == (
-                    NotFound, f"no outbox message {oid}"), name
+                    NotFound,
+                    f"no outbox message {oid}",
+                ), name
 
 
 def test_an_admin_only_login_manages_logins_and_reads_no_case(rt: Runtime) -> None:
@@ -133,8 +139,11 @@ def test_an_admin_only_login_manages_logins_and_reads_no_case(rt: Runtime) -> No
     admin = new.actor
     assert (admin.id, admin.role, admin.team, admin.admin) == ("SM9", None, None, True)
     assert admin.teams == frozenset()
-    for call in (lambda: queries.case(rt, admin, "C2", NOW), lambda: queries.outbox(rt, admin),
-                 lambda: queries.overdue(rt, admin, None, NOW)):
+    for call in (
+        lambda: queries.case(rt, admin, "C2", NOW),
+        lambda: queries.outbox(rt, admin),
+        lambda: queries.overdue(rt, admin, None, NOW),
+    ):
         kind, message = answer(call)
         assert kind is Forbidden and message.startswith("SM9 is an admin-only login: it may not "), message
     with rt.reading() as uow:
@@ -142,7 +151,9 @@ def test_an_admin_only_login_manages_logins_and_reads_no_case(rt: Runtime) -> No
     # It may make a login; a member of staff who is not an admin may not.
     access.add_user(rt, admin, "X1", PASSWORD)
     assert answer(lambda: access.add_user(rt, identify(rt, "TM1"), "W2", PASSWORD)) == (
-        Forbidden, "TM1 may not manage logins")
+        Forbidden,
+        "TM1 may not manage logins",
+    )
     # An admin who is also staff keeps their case role.
     access.add_user(rt, SYSTEM, "TM1", PASSWORD, admin=True)
     both = access.log_in(rt, "TM1", PASSWORD, "127.0.0.1").actor
@@ -166,8 +177,12 @@ def test_every_view_of_a_letter_is_audited_with_who(rt: Runtime) -> None:
 
 class Cli:
     def __init__(self, rt: Runtime, tmp_path: Path) -> None:
-        self.env = {"CASELOOP_DATABASE_URL": rt.db.url, "CASELOOP_VAR_DIR": str(tmp_path / "var"),
-                    "CASELOOP_PASSWORD_HASHING": "fast", "COLUMNS": "200"}
+        self.env = {
+            "CASELOOP_DATABASE_URL": rt.db.url,
+            "CASELOOP_VAR_DIR": str(tmp_path / "var"),
+            "CASELOOP_PASSWORD_HASHING": "fast",
+            "COLUMNS": "200",
+        }
         self.runner = CliRunner()
 
     def __call__(self, *args: str, input: str | None = None) -> Result:
@@ -204,8 +219,11 @@ def test_users_add_reads_the_password_from_a_pipe_and_takes_role_and_team_from_t
     [
         (["W1"], "short\n", "error: a password needs at least 12 characters\n"),
         (["NOBODY"], f"{PASSWORD}\n", "error: no member of staff 'NOBODY': import the staff list first\n"),
-        (["W1", "--no-cases"], f"{PASSWORD}\n",
-         "error: a login that reads no case must be an admin (--admin), or it can do nothing\n"),
+        (
+            ["W1", "--no-cases"],
+            f"{PASSWORD}\n",
+            "error: a login that reads no case must be an admin (--admin), or it can do nothing\n",
+        ),
     ],
 )
 def test_users_add_refuses_with_a_clear_reason(
@@ -224,7 +242,9 @@ def test_a_leaver_gets_no_login_and_a_login_is_made_once(rt: Runtime, tmp_path: 
     assert cli("users", "add", "W1", input=f"{PASSWORD}\n").exit_code == 0
     again = cli("users", "add", "W1", input=f"{PASSWORD}\n")
     assert (again.exit_code, again.stderr) == (
-        2, "error: W1 has a login already (`caseloop users disable W1` first)\n")
+        2,
+        "error: W1 has a login already (`caseloop users disable W1` first)\n",
+    )
 
 
 def test_users_disable_ends_sessions_and_add_enables_again(rt: Runtime, tmp_path: Path) -> None:
@@ -241,7 +261,8 @@ def test_users_disable_ends_sessions_and_add_enables_again(rt: Runtime, tmp_path
     assert (twice.exit_code, twice.stderr) == (2, "error: the login of W1 was disabled already\n")
     new_password = "another long password"
     assert cli("users", "add", "W1", input=f"{new_password}\n").stdout == (
-        "enabled again: W1 (social_worker in front-door)\n")
+        "enabled again: W1 (social_worker in front-door)\n"
+    )
     assert access.log_in(rt, "W1", new_password, "127.0.0.1").actor.id == "W1"
     assert cli("users", "disable", "NOBODY").stderr == "error: NOBODY has no login\n"
 

@@ -74,7 +74,9 @@ CLIENTS: dict[str, tuple[Actor, set[str]]] = {
 def rt(database_url: str, tmp_path: Path) -> Iterator[Runtime]:
     runtime = letter_runtime(database_url, tmp_path / "var", MovableClock(NOW))
     import_staff(
-        runtime, *front_door_staff(), staff_row("SM9", "service_manager", team="east"),
+        runtime,
+        *front_door_staff(),
+        staff_row("SM9", "service_manager", team="east"),
         staff_row("TM9", "team_manager", team="east", manager="SM9"),
         staff_row("X1", team="east", manager="TM9"),
     )
@@ -92,8 +94,14 @@ def rt(database_url: str, tmp_path: Path) -> Iterator[Runtime]:
 def case(ref: str, team: str) -> list[dict[str, Any]]:
     """A domestic-abuse case (so every letter is held for review) allocated to W1."""
     return [
-        referral(ref, "2026-11-03T08:00:00+00:00", id=f"{ref}-ref", team=team,
-                 flags=["domestic_abuse"], household=[person("P1")]),
+        referral(
+            ref,
+            "2026-11-03T08:00:00+00:00",
+            id=f"{ref}-ref",
+            team=team,
+            flags=["domestic_abuse"],
+            household=[person("P1")],
+        ),
         event("worker.allocated", ref, "2026-11-03T08:05:00+00:00", id=f"{ref}-w", worker="W1"),
     ]
 
@@ -165,13 +173,21 @@ def test_a_case_an_actor_may_not_see_is_answered_as_one_that_does_not_exist(rt: 
             pairs = list(zip(by_case(ref), by_case(MISSING_CASE), strict=True))
             messages = list(zip(by_message(oid), by_message(nowhere), strict=True))
             if actor.kind is Kind.STAFF:
-                pairs.append((lambda a=actor, r=ref: record_duty_done(rt, a, r, DUTY, NOW),
-                              lambda a=actor: record_duty_done(rt, a, MISSING_CASE, DUTY, NOW)))
+                pairs.append(
+                    (
+                        lambda a=actor, r=ref: record_duty_done(rt, a, r, DUTY, NOW),
+                        lambda a=actor: record_duty_done(rt, a, MISSING_CASE, DUTY, NOW),
+                    )
+                )
                 messages += [
-                    (lambda a=actor, o=oid: approve_letter(rt, a, o, "ok", NOW),
-                     lambda a=actor: approve_letter(rt, a, nowhere, "ok", NOW)),
-                    (lambda a=actor, o=oid: reject_letter(rt, a, o, "not safe", NOW),
-                     lambda a=actor: reject_letter(rt, a, nowhere, "not safe", NOW)),
+                    (
+                        lambda a=actor, o=oid: approve_letter(rt, a, o, "ok", NOW),
+                        lambda a=actor: approve_letter(rt, a, nowhere, "ok", NOW),
+                    ),
+                    (
+                        lambda a=actor, o=oid: reject_letter(rt, a, o, "not safe", NOW),
+                        lambda a=actor: reject_letter(rt, a, nowhere, "not safe", NOW),
+                    ),
                 ]
             for hidden, absent in pairs:
                 got = answer(hidden, ref)
@@ -215,10 +231,14 @@ def test_a_client_without_the_scope_is_forbidden_naming_the_scope(rt: Runtime) -
         (lambda: queries.overdue(rt, bare, None, LATER), cases),
         (lambda: preview_template(rt, bare, TEMPLATE, "C1", "text"), cases),
         (lambda: queries.outbox(rt, bare), "reporting may not read the outbox (needs scope outbox:read)"),
-        (lambda: show_message(rt, bare, c1, "text"),
-         "reporting may not read the outbox (needs scope outbox:read)"),
-        (lambda: intake.import_events(rt, bare, jsonl(referral("C9", "2026-11-03")), "api", NOW),
-         "reporting may not import events (needs scope events:write)"),
+        (
+            lambda: show_message(rt, bare, c1, "text"),
+            "reporting may not read the outbox (needs scope outbox:read)",
+        ),
+        (
+            lambda: intake.import_events(rt, bare, jsonl(referral("C9", "2026-11-03")), "api", NOW),
+            "reporting may not import events (needs scope events:write)",
+        ),
         (lambda: intake.retry_rejected(rt, bare, NOW), "reporting may not retry or dismiss rejected events"),
     ]
     for call, message in refusals:
@@ -228,9 +248,11 @@ def test_a_client_without_the_scope_is_forbidden_naming_the_scope(rt: Runtime) -
     assert answer(lambda: queries.case(rt, reader, "C1", LATER), "C1") == (NotFound, "no case '<name>'")
     # Reviewing and recording are for people, in their own name.
     everything = client("cms", ALL_SCOPES)
-    for call in (lambda: approve_letter(rt, everything, c1, None, NOW),
-                 lambda: reject_letter(rt, everything, c1, "no", NOW),
-                 lambda: record_duty_done(rt, everything, "C1", DUTY, NOW)):
+    for call in (
+        lambda: approve_letter(rt, everything, c1, None, NOW),
+        lambda: reject_letter(rt, everything, c1, "no", NOW),
+        lambda: record_duty_done(rt, everything, "C1", DUTY, NOW),
+    ):
         kind, message = answer(call, "\0")
         assert kind is Forbidden and message.startswith("only a member of staff may "), message
 
@@ -240,11 +262,17 @@ def test_errors_are_typed_under_caseloop_error(rt: Runtime) -> None:
         assert issubclass(kind, CaseloopError)
     w1 = identify(rt, "W1")
     assert answer(lambda: identify(rt, "NOBODY"), "\0") == (
-        Forbidden, "NOBODY is not a known member of staff")
+        Forbidden,
+        "NOBODY is not a known member of staff",
+    )
     assert answer(lambda: reject_letter(rt, w1, held(rt, "C1"), "  ", NOW), "\0") == (
-        Invalid, "a rejection needs a reason")
+        Invalid,
+        "a rejection needs a reason",
+    )
     assert answer(lambda: record_duty_done(rt, w1, "C1", "no_such_duty", NOW), "\0") == (
-        Invalid, "no duty 'no_such_duty' in the policy")
+        Invalid,
+        "no duty 'no_such_duty' in the policy",
+    )
     assert answer(lambda: queries.outbox(rt, w1, None, "lost"), "\0")[0] is Invalid
 
 
@@ -253,8 +281,11 @@ def test_errors_are_typed_under_caseloop_error(rt: Runtime) -> None:
 
 class Cli:
     def __init__(self, rt: Runtime, tmp_path: Path) -> None:
-        self.env = {"CASELOOP_DATABASE_URL": rt.db.url, "CASELOOP_VAR_DIR": str(tmp_path / "var"),
-                    "COLUMNS": "200"}
+        self.env = {
+            "CASELOOP_DATABASE_URL": rt.db.url,
+            "CASELOOP_VAR_DIR": str(tmp_path / "var"),
+            "COLUMNS": "200",
+        }
         self.runner = CliRunner()
 
     def __call__(self, *args: str) -> Result:
@@ -288,8 +319,10 @@ def test_the_cli_answers_an_unseen_case_as_one_that_does_not_exist(rt: Runtime, 
             assert hidden == refusal(cli(*(a.format(nowhere) for a in args)), str(nowhere))
             assert hidden == (2, "", "error: no outbox message <name>\n"), args
         listed = cli("outbox", "list", "--case", "C1", "--as", staff)
-        assert listed.exit_code == 0 and listed.stdout == cli("outbox", "list", "--case", MISSING_CASE,
-                                                              "--as", staff).stdout
+        assert (
+            listed.exit_code == 0
+            and listed.stdout == cli("outbox", "list", "--case", MISSING_CASE, "--as", staff).stdout
+        )
         assert listed.stdout.strip() == "the outbox is empty"
         overdue = cli("queue", "overdue", "--as", staff)
         assert overdue.exit_code == 0 and "C1" not in overdue.stdout

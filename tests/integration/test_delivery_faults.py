@@ -150,12 +150,13 @@ def test_a_reply_lost_after_the_final_dot_makes_the_letter_unknown_and_it_is_nev
     assert (lost.status, lost.attempts, lost.channel) == ("unknown", 1, "smtp")
     assert lost.handed_over_at is not None and lost.sent_at is None
     assert lost.last_error is not None and lost.last_error.startswith(
-        "the outcome after hand-over is not known (SMTP: no reply to the end of the message")
+        "the outcome after hand-over is not known (SMTP: no reply to the end of the message"
+    )
     assert [a for a, _, _ in audit_of(rt, ack)] == ["unknown"]
 
 
 def test_the_reply_to_the_final_dot_is_awaited_longer_than_the_smtp_timeout(
-    build: Callable[..., Runtime]
+    build: Callable[..., Runtime],
 ) -> None:
     # A server scanning the message takes 3 s to answer the dot; every other step has 1 s.
     handler = AfterTheDot("silent", silence=3.0)
@@ -238,9 +239,20 @@ def test_an_attempt_that_raises_at_every_try_ends_failed_at_the_limit(
     # Rendering that always breaks with something unforeseen (not a RenderError): each try is an
     # attempt, and the limit ends it.
     rt = build(max_attempts=3)
-    take(rt, referral("C1", "2026-11-03T08:00:00+00:00", id="r1",
-                      referrer={"source": "2A", "name": "Referrer Example", "organisation": "Test Primary",
-                                "address": "1 School Lane, Borough"}))
+    take(
+        rt,
+        referral(
+            "C1",
+            "2026-11-03T08:00:00+00:00",
+            id="r1",
+            referrer={
+                "source": "2A",
+                "name": "Referrer Example",
+                "organisation": "Test Primary",
+                "address": "1 School Lane, Borough",
+            },
+        ),
+    )
     [posted] = [m.id for m in letters_of(rt, "C1")]
 
     def broken(html: str, assets: Path | None) -> bytes:
@@ -251,7 +263,10 @@ def test_an_attempt_that_raises_at_every_try_ends_failed_at_the_limit(
     assert [dict(o) for o in outcomes if o] == [{"retrying": 1}, {"retrying": 1}, {"failed": 1}]
     failed = outbox_row(rt, posted)
     assert (failed.status, failed.attempts, failed.last_error) == (
-        "failed", 3, "RuntimeError: a font vanished")
+        "failed",
+        3,
+        "RuntimeError: a font vanished",
+    )
 
 
 # 3. A PDF's time limit is retried, not held.
@@ -262,9 +277,20 @@ def test_a_pdf_time_limit_is_a_retried_attempt_not_a_held_letter(
     build: Callable[..., Runtime], monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
     rt = build(retry_base_seconds=30)
-    take(rt, referral("C1", "2026-11-03T08:00:00+00:00", id="r1",
-                      referrer={"source": "2A", "name": "Referrer Example", "organisation": "Test Primary",
-                                "address": "1 School Lane, Borough"}))
+    take(
+        rt,
+        referral(
+            "C1",
+            "2026-11-03T08:00:00+00:00",
+            id="r1",
+            referrer={
+                "source": "2A",
+                "name": "Referrer Example",
+                "organisation": "Test Primary",
+                "address": "1 School Lane, Borough",
+            },
+        ),
+    )
     [posted] = [m.id for m in letters_of(rt, "C1")]
     real = pdf_module._weasyprint
     calls = []
@@ -373,8 +399,15 @@ def test_a_database_blip_after_the_hand_over_still_records_sent_once(
 
 def test_a_letter_owed_before_smtp_was_set_up_goes_by_smtp(build: Callable[..., Runtime]) -> None:
     before = build()  # only the outbox folder for email
-    take(before, referral("C1", "2026-11-03T08:00:00+00:00", id="r1",
-                          household=[person("P1", preferred_channel="email", email="p1@family.example")]))
+    take(
+        before,
+        referral(
+            "C1",
+            "2026-11-03T08:00:00+00:00",
+            id="r1",
+            household=[person("P1", preferred_channel="email", email="p1@family.example")],
+        ),
+    )
     ack = letter_of(before, "C1", "referrer_acknowledgement", "referrer").id
     assert outbox_row(before, ack).channel == "file"
     handler = SmtpRecorder()

@@ -53,8 +53,11 @@ def test_counts_and_a_duplicate_id_is_skipped_and_says_so(runtime: Runtime) -> N
     assert again.duplicates[0] == "line 1: event r1 was already accepted; skipped"
     kept = received(runtime)
     assert [(r.event_id, r.status, r.rejection_kind) for r in kept] == [
-        ("r1", "accepted", None), ("d1", "accepted", None),
-        (None, "rejected", "conflict"), (None, "rejected", "conflict")]
+        ("r1", "accepted", None),
+        ("d1", "accepted", None),
+        (None, "rejected", "conflict"),
+        (None, "rejected", "conflict"),
+    ]
     assert intake.retry_rejected(runtime, SYSTEM, instant(NOW)).accepted == 0  # a conflict is never retried
     assert len(history_of(runtime, "C1", "event.accepted")) == 2
 
@@ -273,9 +276,11 @@ def test_the_feed_may_not_record_what_only_caseloop_records_nor_an_unknown_duty(
     )
     assert report.accepted == 1
     assert report.rejected[0] == (
-        "line 1: field type: letter.failed is recorded by caseloop itself, not sent by a case system")
+        "line 1: field type: letter.failed is recorded by caseloop itself, not sent by a case system"
+    )
     assert report.rejected[1].startswith(
         "line 2: field duty: 'referrer_acknowledgment' is not a duty of the policy "
-        "(known: referrer_acknowledgement, ")
+        "(known: referrer_acknowledgement, "
+    )
     kinds = [r.rejection_kind for r in received(runtime) if r.status == "rejected"]
     assert kinds == ["malformed", "malformed"]

@@ -113,8 +113,13 @@ def test_no_batch_boundary_loses_or_repeats_a_line(runtime: Runtime) -> None:
     lines: list[bytes] = []
     for n in range(1, 451):
         if n in (199, 200, 201, 400, 401):
-            bad = {199: b"not json\n", 200: line(event("decision.made", "B", "2026-03-03", outcome="nfa")),
-                   201: line(referral("B", "2026-03-02")), 400: b"\xff\xfe\n", 401: b'{"a": 1, "a": 2}\n'}
+            bad = {
+                199: b"not json\n",
+                200: line(event("decision.made", "B", "2026-03-03", outcome="nfa")),
+                201: line(referral("B", "2026-03-02")),
+                400: b"\xff\xfe\n",
+                401: b'{"a": 1, "a": 2}\n',
+            }
             lines.append(bad[n])
         else:
             lines.append(line(referral(f"C{n}", "2026-03-02", id=f"r{n}")))
@@ -162,8 +167,12 @@ def test_an_import_that_cannot_read_on_says_how_far_it_got_and_a_rerun_ends_it(r
 
 
 def test_standard_input_lines_as_text_are_taken_the_same_way(runtime: Runtime) -> None:
-    lines = ["\ufeff" + jsonl(referral("C1", "2026-03-02"))[0], "\n", '{"id": "x\x00"}\n',
-             *jsonl(event("decision.made", "C1", "2026-03-03", outcome="nfa"))]
+    lines = [
+        "\ufeff" + jsonl(referral("C1", "2026-03-02"))[0],
+        "\n",
+        '{"id": "x\x00"}\n',
+        *jsonl(event("decision.made", "C1", "2026-03-03", outcome="nfa")),
+    ]
     report = intake.import_events(runtime, SYSTEM, lines, "<stdin>", instant(NOW))
     assert (report.accepted, len(report.rejected)) == (2, 1)
     assert report.rejected[0].startswith("line 3: field (line): has the raw control character U+0000")
@@ -175,9 +184,7 @@ def test_an_over_long_address_is_refused_and_every_later_event_of_the_case_is_ta
     its case failed to write its letter's row; now the line is refused and the case goes on."""
     long = referral("C1", "2026-03-02", id="r-long", household=[person(address="A" * 1000)])
     first = import_events(runtime, long, now=NOW)
-    assert first.rejected == [
-        "line 1: field household.0.address: String should have at most 320 characters"
-    ]
+    assert first.rejected == ["line 1: field household.0.address: String should have at most 320 characters"]
     fixed = import_events(
         runtime,
         referral("C1", "2026-03-02", id="r-long", household=[person(address="A" * limits.ADDRESS)]),
@@ -207,12 +214,18 @@ def test_values_at_every_limit_are_stored_and_their_letters_sent(letters_rt: Run
     email = "r" * 64 + "@" + "s" * 63 + "." + "example"
     school = {"name": name, "dsl_name": name, "email": email, "address": address}
     events = [
-        referral(ref, "2026-03-02T09:00:00+00:00", id=eid, team="t" * limits.TEAM,
-                 child={"name": name, "dob": "2016-05-01", "school": school},
-                 referrer={"source": "2A", "organisation": name, "name": name, "email": email,
-                           "address": address},
-                 household=[person(pid, name=name, relationship="r" * limits.CODE, address=address),
-                            person("P2", name=name, email=email, preferred_channel="email")]),
+        referral(
+            ref,
+            "2026-03-02T09:00:00+00:00",
+            id=eid,
+            team="t" * limits.TEAM,
+            child={"name": name, "dob": "2016-05-01", "school": school},
+            referrer={"source": "2A", "organisation": name, "name": name, "email": email, "address": address},
+            household=[
+                person(pid, name=name, relationship="r" * limits.CODE, address=address),
+                person("P2", name=name, email=email, preferred_channel="email"),
+            ],
+        ),
         event("worker.allocated", ref, "2026-03-02T09:30:00+00:00", worker="w" * limits.STAFF_ID),
         event("decision.made", ref, "2026-03-02T10:00:00+00:00", id="d" * limits.EVENT_ID, outcome="nfa"),
     ]
@@ -230,8 +243,9 @@ def test_values_at_every_limit_are_stored_and_their_letters_sent(letters_rt: Run
 def test_a_child_of_18_or_over_at_referral_is_accepted_with_a_warning(runtime: Runtime) -> None:
     adult = {**referral("C1", "2026-03-02")["child"], "dob": "2008-03-02"}  # 18 that very day
     young = {**adult, "dob": "2008-03-03"}  # 17 until tomorrow
-    report = import_events(runtime, referral("C1", "2026-03-02", child=adult),
-                           referral("C2", "2026-03-02", child=young), now=NOW)
+    report = import_events(
+        runtime, referral("C1", "2026-03-02", child=adult), referral("C2", "2026-03-02", child=young), now=NOW
+    )
     assert (report.accepted, report.rejected) == (2, [])
     assert report.warnings == [
         "line 1: case C1: the child is 18 or over on the referral date; accepted: check the date of birth"
@@ -242,8 +256,12 @@ def test_a_child_of_18_or_over_at_referral_is_accepted_with_a_warning(runtime: R
 
 
 def test_no_warning_about_teams_or_workers_before_a_staff_directory_exists(runtime: Runtime) -> None:
-    report = import_events(runtime, referral("C1", "2026-03-02", team="nowhere"),
-                           event("worker.allocated", "C1", "2026-03-03", worker="nobody"), now=NOW)
+    report = import_events(
+        runtime,
+        referral("C1", "2026-03-02", team="nowhere"),
+        event("worker.allocated", "C1", "2026-03-03", worker="nobody"),
+        now=NOW,
+    )
     assert (report.accepted, report.warnings) == (2, [])
 
 
@@ -265,7 +283,9 @@ def test_an_unknown_team_or_worker_is_accepted_with_a_warning(runtime: Runtime) 
     ]
     details = [h.detail for h in history_of(runtime, "C1", "intake.warning")]
     assert details == [
-        {"code": "unknown_team", "team": "front-dor"}, {"code": "unknown_worker", "worker": "W7"}]
+        {"code": "unknown_team", "team": "front-dor"},
+        {"code": "unknown_worker", "worker": "W7"},
+    ]
     assert case_view(runtime, "C1", NOW)["worker"] == "W7"
 
 

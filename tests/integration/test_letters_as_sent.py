@@ -72,14 +72,15 @@ def emailing(pid: str, address: str, **fields: Any) -> dict[str, Any]:
 
 
 def nfa(ref: str, *people: dict[str, Any], **fields: Any) -> list[dict[str, Any]]:
-    return [referral(ref, at("08:00"), id=f"{ref}-r", household=list(people), **fields),
-            event("decision.made", ref, at("08:10"), id=f"{ref}-d", outcome="nfa")]
+    return [
+        referral(ref, at("08:00"), id=f"{ref}-r", household=list(people), **fields),
+        event("decision.made", ref, at("08:10"), id=f"{ref}-d", outcome="nfa"),
+    ]
 
 
 def test_an_email_goes_to_the_address_held_when_it_is_sent(rt: Runtime) -> None:
     take(rt, *nfa("C1", emailing("P1", "old@family.example")))
-    take(rt, event("household.updated", "C1", at("09:00"),
-                   household=[emailing("P1", "new@family.example")]))
+    take(rt, event("household.updated", "C1", at("09:00"), household=[emailing("P1", "new@family.example")]))
     letter = letter_of(rt, "C1", "family_decision", "P1")
     assert letter.address == "old@family.example"  # as it stood when the letter became owed
     assert sweep_and_deliver(rt, NOW)[letter.id] == "sent"
@@ -91,18 +92,35 @@ def test_an_email_goes_to_the_address_held_when_it_is_sent(rt: Runtime) -> None:
 def test_a_recipient_no_longer_safe_to_contact_or_without_an_email_is_not_sent_to(rt: Runtime) -> None:
     take(rt, *nfa("C1", emailing("P1", "p1@family.example")))
     unsafe = person("P1", email="p1@family.example", preferred_channel="email", safe_to_contact=False)
-    take(rt, event("household.updated", "C1", at("09:00"), household=[unsafe]),
-         event("referrer.updated", "C1", at("09:01"),
-               referrer={"source": "2A", "organisation": "Test Primary", "name": "Referrer Example",
-                         "address": "1 School Lane, Borough"}))
+    take(
+        rt,
+        event("household.updated", "C1", at("09:00"), household=[unsafe]),
+        event(
+            "referrer.updated",
+            "C1",
+            at("09:01"),
+            referrer={
+                "source": "2A",
+                "organisation": "Test Primary",
+                "name": "Referrer Example",
+                "address": "1 School Lane, Borough",
+            },
+        ),
+    )
     family = letter_of(rt, "C1", "family_decision", "P1")
     referrer = letter_of(rt, "C1", "referrer_acknowledgement", "referrer")
     outcome = sweep_and_deliver(rt, NOW)
     assert (outcome[family.id], outcome[referrer.id]) == ("held", "held")
     assert audit_of(rt, family.id)[-1] == (
-        "held", "caseloop", f"outbox {family.id}: P1 is now marked not safe to contact")
+        "held",
+        "caseloop",
+        f"outbox {family.id}: P1 is now marked not safe to contact",
+    )
     assert audit_of(rt, referrer.id)[-1] == (
-        "held", "caseloop", f"outbox {referrer.id}: the referrer no longer has an email address")
+        "held",
+        "caseloop",
+        f"outbox {referrer.id}: the referrer no longer has an email address",
+    )
     assert not rt.settings.outbox_dir.exists() or list(rt.settings.outbox_dir.iterdir()) == []
 
 
@@ -122,33 +140,53 @@ def test_the_date_header_and_the_letters_date_come_from_the_runtimes_clock(rt: R
 
 
 def test_a_sent_letter_is_shown_as_it_was_sent_and_checked_against_its_hash(rt: Runtime) -> None:
-    take(rt, *nfa("C1", emailing("P1", "p1@family.example", name="Sent Name"),
-                  person("P2", name="Posted Parent", address="4 Post Lane, Letterton, LT1 1AA")))
+    take(
+        rt,
+        *nfa(
+            "C1",
+            emailing("P1", "p1@family.example", name="Sent Name"),
+            person("P2", name="Posted Parent", address="4 Post Lane, Letterton, LT1 1AA"),
+        ),
+    )
     emailed_id = letter_of(rt, "C1", "family_decision", "P1").id
     posted_id = letter_of(rt, "C1", "family_decision", "P2").id
     delivered = sweep_and_deliver(rt, NOW)
     assert (delivered[emailed_id], delivered[posted_id]) == ("sent", "sent")
     sent_text = plain(emailed(rt, emailed_id))
     # The case moves on: a fresh rendering would now say another name and another date.
-    take(rt, event("household.updated", "C1", at("09:30"), household=[
-        emailing("P1", "p1@family.example", name="Renamed Parent"),
-        person("P2", name="Posted Parent", address="9 New Road, Letterton, LT1 9ZZ")]))
+    take(
+        rt,
+        event(
+            "household.updated",
+            "C1",
+            at("09:30"),
+            household=[
+                emailing("P1", "p1@family.example", name="Renamed Parent"),
+                person("P2", name="Posted Parent", address="9 New Road, Letterton, LT1 9ZZ"),
+            ],
+        ),
+    )
     rt.clock.now = NOW + timedelta(days=9)  # type: ignore[attr-defined]
     shown = show_message(rt, SYSTEM, emailed_id, "text")
     assert str(shown.content).replace("\r\n", "\n") == sent_text.replace("\r\n", "\n")
     assert "Dear Sent Name," in str(shown.content) and "Renamed Parent" not in str(shown.content)
-    assert shown.summary.endswith("sent, as sent (attempt 1, sha256 " + _hash(rt, emailed_id, "text")[:12]
-                                  + "… checked)")
+    assert shown.summary.endswith(
+        "sent, as sent (attempt 1, sha256 " + _hash(rt, emailed_id, "text")[:12] + "… checked)"
+    )
     pdf = show_message(rt, SYSTEM, posted_id, "pdf").content
     assert pdf == (rt.settings.print_dir / "pending" / f"outbox-{posted_id}.pdf").read_bytes()
     assert "4 Post Lane" in str(show_message(rt, SYSTEM, posted_id, "html").content)
     with rt.db.transaction() as session:  # someone edits the kept copy behind caseloop's back
-        session.execute(update(SentContent).where(SentContent.outbox_id == emailed_id,
-                                                  SentContent.form == "text").values(body=b"Dear Someone"))
+        session.execute(
+            update(SentContent)
+            .where(SentContent.outbox_id == emailed_id, SentContent.form == "text")
+            .values(body=b"Dear Someone")
+        )
     with pytest.raises(StoredContentAltered) as altered:
         show_message(rt, SYSTEM, emailed_id, "text")
     assert str(altered.value).startswith(
-        f"outbox {emailed_id}: the stored text copy does not match the SHA-256 taken when it was sent")
+        f"outbox {emailed_id}: the stored text copy does not match the SHA-256 taken when it was sent"
+    )
 
 
 def _hash(rt: Runtime, outbox_id: int, form: str) -> str:
@@ -163,27 +201,38 @@ def test_an_address_the_window_cannot_show_is_held_before_it_is_printed(rt: Runt
     take(rt, *nfa("C1", person("P1", name="Long Address", address=sprawling)))
     letter = letter_of(rt, "C1", "family_decision", "P1")
     assert sweep_and_deliver(rt, NOW)[letter.id] == "held"
-    assert audit_of(rt, letter.id)[-1] == ("held", "caseloop", (
-        f"outbox {letter.id}: the address will not fit the envelope window: the name and address take "
-        "10 lines of at most 38 characters; the envelope window shows 7"))
+    assert audit_of(rt, letter.id)[-1] == (
+        "held",
+        "caseloop",
+        (
+            f"outbox {letter.id}: the address will not fit the envelope window: the name and address take "
+            "10 lines of at most 38 characters; the envelope window shows 7"
+        ),
+    )
     assert not (rt.settings.print_dir / "pending" / f"outbox-{letter.id}.pdf").exists()
 
 
 def test_easy_read_is_honoured_for_the_decision_letter(rt: Runtime) -> None:
     take(rt, *nfa("C1", person("P1", easy_read=True), person("P2", name="Other Parent")))
     assert sorted((m.kind, m.recipient) for m in letters_of(rt, "C1") if m.recipient_role == "family") == [
-        ("family_decision", "P2"), ("family_decision_easy_read", "P1")]
+        ("family_decision", "P2"),
+        ("family_decision_easy_read", "P1"),
+    ]
 
 
 def assessed(ref: str) -> list[dict[str, Any]]:
-    return [referral(ref, at("08:00"), id=f"{ref}-r", household=[person("P1")]),
-            event("worker.allocated", ref, at("08:05"), id=f"{ref}-w", worker="W1"),
-            event("decision.made", ref, at("08:10"), id=f"{ref}-d", outcome="assessment")]
+    return [
+        referral(ref, at("08:00"), id=f"{ref}-r", household=[person("P1")]),
+        event("worker.allocated", ref, at("08:05"), id=f"{ref}-w", worker="W1"),
+        event("decision.made", ref, at("08:10"), id=f"{ref}-d", outcome="assessment"),
+    ]
 
 
 def closed(ref: str) -> list[dict[str, Any]]:
-    return [event("assessment.completed", ref, at("09:20"), id=f"{ref}-a", outcome="nfa", factors=["16A"]),
-            event("case.closed", ref, at("09:40"), id=f"{ref}-c", reason="RC8")]
+    return [
+        event("assessment.completed", ref, at("09:20"), id=f"{ref}-a", outcome="nfa", factors=["16A"]),
+        event("case.closed", ref, at("09:40"), id=f"{ref}-c", reason="RC8"),
+    ]
 
 
 def test_a_school_told_a_worker_is_involved_is_told_when_it_ends(rt: Runtime) -> None:
@@ -199,11 +248,23 @@ def test_a_school_told_a_worker_is_involved_is_told_when_it_ends(rt: Runtime) ->
     ended = letter_of(rt, "TOLD", "school_involvement_ended", "school")
     rt.clock.now = NOW  # type: ignore[attr-defined]
     text = str(show_message(rt, SYSTEM, ended.id, "text").content)
-    for said in ("OUR SOCIAL WORKER IS NO LONGER INVOLVED", "Dear Lead Example,", "Child Example",
-                 "1 May 2016", "Our social worker is no longer involved."):
+    for said in (
+        "OUR SOCIAL WORKER IS NO LONGER INVOLVED",
+        "Dear Lead Example,",
+        "Child Example",
+        "1 May 2016",
+        "Our social worker is no longer involved.",
+    ):
         assert said in text
-    for unsaid in ("Parent Example", "no further action", "assessment", "16A", "neglect", "Referrer Example",
-                   "Test Street"):
+    for unsaid in (
+        "Parent Example",
+        "no further action",
+        "assessment",
+        "16A",
+        "neglect",
+        "Referrer Example",
+        "Test Street",
+    ):
         assert unsaid not in text, unsaid
 
 

@@ -73,8 +73,9 @@ def notify() -> Iterator[FakeNotify]:
 
 
 def with_notify(build: Callable[..., Runtime], notify: FakeNotify) -> Runtime:
-    return build(notify_api_key=notify.api_key, notify_base_url=notify.base_url,
-                 notify_email_template_id=TEMPLATE)
+    return build(
+        notify_api_key=notify.api_key, notify_base_url=notify.base_url, notify_email_template_id=TEMPLATE
+    )
 
 
 def take(rt: Runtime, *events: dict[str, Any]) -> None:
@@ -83,8 +84,10 @@ def take(rt: Runtime, *events: dict[str, Any]) -> None:
 
 
 def nfa_decision(*people: dict[str, Any], day: int = 3, **fields: Any) -> list[dict[str, Any]]:
-    return [referral("C1", at("08:00", day), id="r1", household=list(people), **fields),
-            event("decision.made", "C1", at("08:10", day), id="d1", outcome="nfa")]
+    return [
+        referral("C1", at("08:00", day), id="r1", household=list(people), **fields),
+        event("decision.made", "C1", at("08:10", day), id="d1", outcome="nfa"),
+    ]
 
 
 def clock(rt: Runtime, name: str) -> dict[str, Any] | None:
@@ -107,16 +110,24 @@ def test_emailed_letters_are_sent_once_through_a_real_smtp_server(build: Callabl
     assert [(m.kind, m.channel, m.status, m.provider_ref, m.template_version) for m in sent] == [
         ("referrer_acknowledgement", "smtp", "sent", f"<letter.{ids[0]}@caseloop>", 2),
         ("referrer_outcome", "smtp", "sent", f"<letter.{ids[1]}@caseloop>", 3),  # its wording was revised
-        ("family_decision", "smtp", "sent", f"<letter.{ids[2]}@caseloop>", 2)]
+        ("family_decision", "smtp", "sent", f"<letter.{ids[2]}@caseloop>", 2),
+    ]
     assert len(handler.received) == 3
     assert [m["Subject"] for m in handler.to(REFERRER)] == [
         "We have received your referral (our reference C1)",
-        "Our decision about your referral (our reference C1)"]
+        "Our decision about your referral (our reference C1)",
+    ]
     [family] = handler.to("p1@family.example")
     assert family["Subject"] == "Our decision about the help your family needs (our reference C1)"
     assert "Dear Parent Example," in body(family) and COUNCIL in body(family)
-    assert [clock(rt, n)["status"] for n in ("referrer_acknowledgement", "referrer_outcome",  # type: ignore[index]
-                                             "family_decision")] == ["met", "met", "met"]
+    assert [
+        clock(rt, n)["status"]
+        for n in (
+            "referrer_acknowledgement",
+            "referrer_outcome",  # type: ignore[index]
+            "family_decision",
+        )
+    ] == ["met", "met", "met"]
 
 
 def test_letters_go_through_the_notify_client_as_emails_and_precompiled_pdfs(
@@ -129,10 +140,18 @@ def test_letters_go_through_the_notify_client_as_emails_and_precompiled_pdfs(
     assert sweep_and_deliver(rt, NOW) == dict.fromkeys(ids, "sent")
     emails = notify.of_type("email")
     assert [(e.email_address, e.reference, e.template_id, e.subject) for e in emails] == [
-        (REFERRER, "referrer_acknowledgement:r1:referrer", TEMPLATE,
-         "We have received your referral (our reference C1)"),
-        (REFERRER, "referrer_outcome:d1:referrer", TEMPLATE,
-         "Our decision about your referral (our reference C1)"),
+        (
+            REFERRER,
+            "referrer_acknowledgement:r1:referrer",
+            TEMPLATE,
+            "We have received your referral (our reference C1)",
+        ),
+        (
+            REFERRER,
+            "referrer_outcome:d1:referrer",
+            TEMPLATE,
+            "Our decision about your referral (our reference C1)",
+        ),
     ]
     assert "Dear Referrer Example," in emails[1].body
     [posted] = notify.of_type("letter")
@@ -165,7 +184,7 @@ def test_posted_letters_are_gathered_into_one_batch_pdf(build: Callable[..., Run
     assert len(pages) == manifest["total_pages"]
     for entry, person_ in zip(manifest["letters"], (one, two, one, two), strict=True):
         first = entry["first_page"] - 1
-        letter_text = " ".join(pages[first:first + entry["pages"]])
+        letter_text = " ".join(pages[first : first + entry["pages"]])
         other = two if person_ is one else one
         assert COUNCIL in letter_text and f"Dear {person_['name']}," in letter_text
         assert person_["address"].split(",")[0] in letter_text
@@ -178,10 +197,16 @@ def test_a_held_closing_letter_is_sent_exactly_once_after_approval(build: Callab
     with smtp_server(handler) as url:
         rt = build(smtp_url=url)
         import_staff(rt)
-        referred, decided = nfa_decision(person("P1", preferred_channel="email", email=survivor),
-                                         day=2, flags=["domestic_abuse"])
-        take(rt, referred, event("worker.allocated", "C1", at("08:05", 2), id="w1", worker="W1"), decided,
-             event("case.closed", "C1", at("08:30"), id="c1", reason="NFA"))
+        referred, decided = nfa_decision(
+            person("P1", preferred_channel="email", email=survivor), day=2, flags=["domestic_abuse"]
+        )
+        take(
+            rt,
+            referred,
+            event("worker.allocated", "C1", at("08:05", 2), id="w1", worker="W1"),
+            decided,
+            event("case.closed", "C1", at("08:30"), id="c1", reason="NFA"),
+        )
         closing = letter_of(rt, "C1", "family_closing_letter", "P1").id
         assert closing not in sweep_and_deliver(rt, NOW)
         assert handler.to(survivor) == []
@@ -194,7 +219,8 @@ def test_a_held_closing_letter_is_sent_exactly_once_after_approval(build: Callab
     assert audit_of(rt, closing) == [
         ("held", "caseloop", "domestic abuse: a worker must review every letter"),
         ("approved", "W1", "spoke to her: email is safe"),
-        ("sent", "caseloop", "smtp attempt 1")]
+        ("sent", "caseloop", "smtp attempt 1"),
+    ]
     assert letter_of(rt, "C1", "family_decision", "P1").status == "held"
     assert clock(rt, "family_closing_letter")["status"] == "met"  # type: ignore[index]
 
@@ -209,7 +235,10 @@ def test_a_letter_refused_with_550_fails_and_becomes_a_task(build: Callable[...,
         assert sweep_and_deliver(rt, NOW + timedelta(minutes=30)) == {}  # a 5xx is never retried
     failed = letter_of(rt, "C1", "referrer_acknowledgement", "referrer")
     assert (failed.status, failed.attempts, failed.last_error) == (
-        "failed", 1, "SMTP server refused the recipient (550)")
+        "failed",
+        1,
+        "SMTP server refused the recipient (550)",
+    )
     assert handler.received == []
     task = clock(rt, "failed_letter")
     assert task is not None
@@ -238,7 +267,10 @@ def test_a_letter_notify_reports_returned_fails_and_becomes_a_task(
     assert sweep(rt, NOW + timedelta(hours=1)).statuses == {"checked": 3, "failed": 1}
     returned = letter_of(rt, "C1", "family_decision", "P1")
     assert (returned.status, returned.last_error, returned.payload["delivery_status"]) == (
-        "failed", "the provider reported: returned-letter", "returned-letter")
+        "failed",
+        "the provider reported: returned-letter",
+        "returned-letter",
+    )
     assert [a for a, _, _ in audit_of(rt, posted)] == ["sent", "failed"]
     task = clock(rt, "failed_letter")
     assert task is not None and (task["status"], task["due"]) == ("running", "2026-11-05")

@@ -40,22 +40,55 @@ from tests.factories import (
 NOW = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)
 
 CHILD = {"first": "Zorbafirst", "last": "Quillonlast", "dob": "23 July 2015"}
-SCHOOL = {"name": "Wyvernhurst Academy", "dsl": "Dslcanary Marbleton", "email": "dsl.canary@wyvern.example",
-          "address": "Schoolcanary Lane, Wyvtowncanary"}
-PROFESSIONAL = {"source": "3A", "name": "Refcanary Ashdown", "organisation": "Orgcanary Health Centre",
-                "email": "refcanary@health.example", "address": "Refstreetcanary Road, Reftowncanary"}
-NEIGHBOUR = {"source": "1B", "name": "Neighcanary Busybody", "organisation": "Neighorgcanary Residents",
-             "email": "neighcanary@home.example", "address": "Neighstreetcanary Close, Neightowncanary"}
+SCHOOL = {
+    "name": "Wyvernhurst Academy",
+    "dsl": "Dslcanary Marbleton",
+    "email": "dsl.canary@wyvern.example",
+    "address": "Schoolcanary Lane, Wyvtowncanary",
+}
+PROFESSIONAL = {
+    "source": "3A",
+    "name": "Refcanary Ashdown",
+    "organisation": "Orgcanary Health Centre",
+    "email": "refcanary@health.example",
+    "address": "Refstreetcanary Road, Reftowncanary",
+}
+NEIGHBOUR = {
+    "source": "1B",
+    "name": "Neighcanary Busybody",
+    "organisation": "Neighorgcanary Residents",
+    "email": "neighcanary@home.example",
+    "address": "Neighstreetcanary Close, Neightowncanary",
+}
 PEOPLE: dict[str, dict[str, Any]] = {
-    "P1": {"name": "Parentone Canarysmith", "relationship": "Relcanaryone", "email": "p1canary@fam.example",
-           "address": "Oneaddrcanary Road, Onetowncanary"},
-    "P2": {"name": "Parenttwo Canaryjones", "relationship": "Relcanarytwo", "email": "p2canary@fam.example",
-           "address": "Refugecanary House, Secretvillecanary", "confidential_address": True,
-           "preferred_channel": "email"},
-    "P3": {"name": "Parentthree Canarylee", "relationship": "Relcanarythree", "email": "p3canary@fam.example",
-           "address": "Threeaddrcanary Way, Threetowncanary", "easy_read": True},
-    "P4": {"name": "Unsafe Canarydanger", "relationship": "Relcanaryfour", "email": "p4canary@fam.example",
-           "address": "Dangeraddrcanary Row, Dangertowncanary", "safe_to_contact": False},
+    "P1": {
+        "name": "Parentone Canarysmith",
+        "relationship": "Relcanaryone",
+        "email": "p1canary@fam.example",
+        "address": "Oneaddrcanary Road, Onetowncanary",
+    },
+    "P2": {
+        "name": "Parenttwo Canaryjones",
+        "relationship": "Relcanarytwo",
+        "email": "p2canary@fam.example",
+        "address": "Refugecanary House, Secretvillecanary",
+        "confidential_address": True,
+        "preferred_channel": "email",
+    },
+    "P3": {
+        "name": "Parentthree Canarylee",
+        "relationship": "Relcanarythree",
+        "email": "p3canary@fam.example",
+        "address": "Threeaddrcanary Way, Threetowncanary",
+        "easy_read": True,
+    },
+    "P4": {
+        "name": "Unsafe Canarydanger",
+        "relationship": "Relcanaryfour",
+        "email": "p4canary@fam.example",
+        "address": "Dangeraddrcanary Row, Dangertowncanary",
+        "safe_to_contact": False,
+    },
 }
 FACTORS, FLAG, TEAM, WORKER = ("16A", "18B"), "protection_order", "teamcanaryeast", "Workercanary Pemberton"
 
@@ -90,19 +123,44 @@ def rt(database_url: str, tmp_path: Path) -> Iterator[Runtime]:
 
 def canary_case(rt: Runtime, ref: str, referrer: dict[str, Any], decision: str) -> None:
     household = [person(pid, **fields) for pid, fields in PEOPLE.items()]
-    child = {"name": f"{CHILD['first']} {CHILD['last']}", "dob": "2015-07-23",
-             "school": {"name": SCHOOL["name"], "dsl_name": SCHOOL["dsl"], "email": SCHOOL["email"],
-                        "address": SCHOOL["address"]}}
-    steps = [referral(ref, "2026-11-02T09:00:00+00:00", child=child, referrer=referrer, household=household,
-                      team=TEAM, flags=[FLAG]),
-             event("worker.allocated", ref, "2026-11-02T09:05:00+00:00", worker="WC"),
-             event("decision.made", ref, "2026-11-02T09:10:00+00:00", outcome=decision)]
+    child = {
+        "name": f"{CHILD['first']} {CHILD['last']}",
+        "dob": "2015-07-23",
+        "school": {
+            "name": SCHOOL["name"],
+            "dsl_name": SCHOOL["dsl"],
+            "email": SCHOOL["email"],
+            "address": SCHOOL["address"],
+        },
+    }
+    steps = [
+        referral(
+            ref,
+            "2026-11-02T09:00:00+00:00",
+            child=child,
+            referrer=referrer,
+            household=household,
+            team=TEAM,
+            flags=[FLAG],
+        ),
+        event("worker.allocated", ref, "2026-11-02T09:05:00+00:00", worker="WC"),
+        event("decision.made", ref, "2026-11-02T09:10:00+00:00", outcome=decision),
+    ]
     if decision == "assessment":
-        steps.append(event("assessment.completed", ref, "2026-11-02T11:00:00+00:00", outcome="nfa",
-                           factors=list(FACTORS)))
+        steps.append(
+            event(
+                "assessment.completed", ref, "2026-11-02T11:00:00+00:00", outcome="nfa", factors=list(FACTORS)
+            )
+        )
     # Closed the next day: closed the same day, the decision letter would be its closing letter too.
-    steps.append(event("case.closed", ref, "2026-11-03T08:00:00+00:00",
-                       reason="RC8" if decision == "assessment" else "NFA"))
+    steps.append(
+        event(
+            "case.closed",
+            ref,
+            "2026-11-03T08:00:00+00:00",
+            reason="RC8" if decision == "assessment" else "NFA",
+        )
+    )
     report = import_events(rt, *steps, now=NOW.isoformat())
     assert report.ok, report.rejected
 
@@ -132,8 +190,15 @@ def both_cases(rt: Runtime) -> dict[str, list[tuple[str, str, str, str]]]:
 
 
 def everything(referrer: dict[str, Any]) -> set[str]:
-    return (CHILD_NAME | {CHILD["first"], CHILD["dob"]} | SCHOOL_ALL | referrer_all(referrer) | HOUSEHOLD_ALL
-            | CASE_DETAIL | {TEAM, WORKER})
+    return (
+        CHILD_NAME
+        | {CHILD["first"], CHILD["dob"]}
+        | SCHOOL_ALL
+        | referrer_all(referrer)
+        | HOUSEHOLD_ALL
+        | CASE_DETAIL
+        | {TEAM, WORKER}
+    )
 
 
 def test_every_template_is_rendered_for_its_audience(rt: Runtime, both_cases: dict[str, Any]) -> None:
@@ -141,7 +206,13 @@ def test_every_template_is_rendered_for_its_audience(rt: Runtime, both_cases: di
     # The school hears the involvement ended only once it was told of it (test_letters_wording.py).
     assert {kind for kind, _ in made} == set(rt.catalogue.keys()) - {"school_involvement_ended"}
     assert sorted(who for kind, who in made if kind.startswith("family_")) == [
-        "P1", "P1", "P2", "P2", "P3", "P3"]  # P4 is not safe to contact: never written to
+        "P1",
+        "P1",
+        "P2",
+        "P2",
+        "P3",
+        "P3",
+    ]  # P4 is not safe to contact: never written to
 
 
 def test_no_subject_names_the_child_or_anyone_else(both_cases: dict[str, Any]) -> None:
@@ -153,8 +224,12 @@ def test_no_subject_names_the_child_or_anyone_else(both_cases: dict[str, Any]) -
 def test_the_school_is_told_the_child_and_whom_to_contact_only(both_cases: dict[str, Any]) -> None:
     [content] = [c for kind, _, _, c in both_cases["pro"] if kind == "school_worker_involved"]
     own = CHILD_NAME | {CHILD["first"], CHILD["dob"]} | SCHOOL_ALL | {TEAM, WORKER}
-    check(content, own, {f"{CHILD['first']} {CHILD['last']}", CHILD["dob"], SCHOOL["dsl"], WORKER},
-          everything(PROFESSIONAL))
+    check(
+        content,
+        own,
+        {f"{CHILD['first']} {CHILD['last']}", CHILD["dob"], SCHOOL["dsl"], WORKER},
+        everything(PROFESSIONAL),
+    )
 
 
 def test_a_professional_referrer_is_told_the_decision_not_the_family(both_cases: dict[str, Any]) -> None:
@@ -185,8 +260,12 @@ def test_a_family_letter_has_its_own_address_and_no_one_elses(both_cases: dict[s
         if case == "pro":  # a professional referrer's organisation, at most; never a person's name
             own.add(PROFESSIONAL["organisation"])
         required = {PEOPLE[who]["name"], PEOPLE[who]["address"].split(",")[0], CHILD["first"]}
-        check(content, own, required | ({PROFESSIONAL["organisation"]} if case == "pro" else set()),
-              everything(referrer))
+        check(
+            content,
+            own,
+            required | ({PROFESSIONAL["organisation"]} if case == "pro" else set()),
+            everything(referrer),
+        )
         # P3 asked for easy read: the decision and the closing letter have that variant
         assert kind.endswith("_easy_read") == (who == "P3")
 
@@ -209,8 +288,9 @@ def test_the_sandbox_refuses_to_walk_out_of_a_letter(rt: Runtime, tmp_path: Path
     tampered = folder / "letters" / "family_closing_letter.txt.j2"
     tampered.write_text(tampered.read_text().replace("Dear {{ recipient.name }},", f"Dear {escape},", 1))
     problems = [str(p) for p in Catalogue(folder).check()]
-    assert problems and all(p.startswith("family_closing_letter: letters/family_closing_letter.txt.j2: ")
-                            for p in problems)
+    assert problems and all(
+        p.startswith("family_closing_letter: letters/family_closing_letter.txt.j2: ") for p in problems
+    )
     assert any("__class__" in p for p in problems)
     with pytest.raises(RenderError, match="family_closing_letter"):
         Catalogue(folder).load()

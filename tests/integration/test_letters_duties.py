@@ -87,8 +87,10 @@ def to_closure(outcome: str = "assessment", case: str = "C1", **referral_fields:
     closed at the referral stage is decided the day before (the same day, the decision letter
     would be the household's closing letter too)."""
     day = 3 if outcome == "assessment" else 2
-    steps = [referral(case, at("08:00", day), id=f"{case}-ref", **referral_fields),
-             event("decision.made", case, at("08:10", day), id=f"{case}-dec", outcome=outcome)]
+    steps = [
+        referral(case, at("08:00", day), id=f"{case}-ref", **referral_fields),
+        event("decision.made", case, at("08:10", day), id=f"{case}-dec", outcome=outcome),
+    ]
     if outcome == "assessment":
         steps.append(event("assessment.completed", case, at("08:20"), id=f"{case}-asm", outcome="nfa"))
     reason = "RC8" if outcome == "assessment" else "NFA"
@@ -100,18 +102,29 @@ def test_each_transition_owes_its_letters_to_each_recipient(rt: Runtime) -> None
     take(rt, ref)
     assert owed(rt) == [("referrer_acknowledgement", "referrer", "file", "queued")]
     take(rt, decision)
-    assert owed(rt)[1:] == [("referrer_outcome", "referrer", "file", "queued"),
-                            ("school_worker_involved", "school", "file", "queued")]
+    assert owed(rt)[1:] == [
+        ("referrer_outcome", "referrer", "file", "queued"),
+        ("school_worker_involved", "school", "file", "queued"),
+    ]
     take(rt, assessed, closed)
-    assert owed(rt)[3:] == [("family_closing_letter", "P1", "print", "queued"),
-                            ("family_closing_letter", "P2", "file", "queued"),
-                            ("referrer_closure_notice", "referrer", "file", "queued")]
+    assert owed(rt)[3:] == [
+        ("family_closing_letter", "P1", "print", "queued"),
+        ("family_closing_letter", "P2", "file", "queued"),
+        ("referrer_closure_notice", "referrer", "file", "queued"),
+    ]
     school = letter_of(rt, "C1", "school_worker_involved", "school")
     assert (school.recipient_role, school.address, school.idempotency_key, school.duty) == (
-        "school", "dsl@school.example", "school_worker_involved:C1-dec:school", "school_worker_involved")
+        "school",
+        "dsl@school.example",
+        "school_worker_involved:C1-dec:school",
+        "school_worker_involved",
+    )
     p1 = letter_of(rt, "C1", "family_closing_letter", "P1")
     assert (p1.recipient_role, p1.address, p1.payload["medium"]) == (
-        "family", "1 Test Street, Borough", "post")
+        "family",
+        "1 Test Street, Borough",
+        "post",
+    )
     [not_made] = [h.detail for h in history_of(rt, "C1", "letter.not_made")]
     assert not_made == {"duty": "family_closing_letter", "why": "household member P3: not safe to contact"}
 
@@ -138,7 +151,10 @@ def test_a_member_of_the_public_who_referred_gets_an_acknowledgement_only(rt: Ru
     neighbour = {"source": "1A", "name": "Nan Relative", "email": "nan@home.example"}
     take(rt, *to_closure("nfa", referrer=neighbour))
     assert [(k, r) for k, r, _, _ in owed(rt)] == [
-        ("referrer_acknowledgement", "referrer"), ("family_decision", "P1"), ("family_closing_letter", "P1")]
+        ("referrer_acknowledgement", "referrer"),
+        ("family_decision", "P1"),
+        ("family_closing_letter", "P1"),
+    ]
     clocks = clocks_by_name(rt, "C1", NOW.isoformat())
     assert "referrer_outcome" not in clocks and "referrer_closure_notice" not in clocks
 
@@ -153,7 +169,10 @@ def test_replays_retries_and_repeated_sweeps_make_and_send_each_letter_once(
     assert (late.accepted, late.retried_accepted) == (1, 1)
     first = owed(rt)
     assert [k for k, *_ in first] == [
-        "referrer_acknowledgement", "referrer_outcome", "school_worker_involved"]
+        "referrer_acknowledgement",
+        "referrer_outcome",
+        "school_worker_involved",
+    ]
     for source in ("early.jsonl", "late.jsonl"):  # the same files sent again
         assert import_events(rt, decision, ref, now=NOW.isoformat(), source=source).accepted == 0
     assert intake.retry_rejected(rt, SYSTEM, NOW).accepted == 0
@@ -166,13 +185,17 @@ def test_replays_retries_and_repeated_sweeps_make_and_send_each_letter_once(
     assert [[a for a, _, _ in audit_of(rt, i)] for i in ids] == [["sent"]] * 3
     assert [m.attempts for m in letters_of(rt, "C1")] == [1, 1, 1]
     assert sorted(p.name for p in (tmp_path / "var" / "outbox").iterdir()) == sorted(
-        f"outbox-{i}.eml" for i in ids)
+        f"outbox-{i}.eml" for i in ids
+    )
     with rt.db.transaction() as session:
         fulfilled = session.scalars(
-            select(ReceivedEvent.event_id).where(ReceivedEvent.type == "duty.fulfilled"))
+            select(ReceivedEvent.event_id).where(ReceivedEvent.type == "duty.fulfilled")
+        )
         assert sorted(str(f) for f in fulfilled) == [  # each duty fulfilled once
-            "caseloop:referrer_acknowledgement:C1-ref", "caseloop:referrer_outcome:C1-dec",
-            "caseloop:school_worker_involved:C1-dec"]
+            "caseloop:referrer_acknowledgement:C1-ref",
+            "caseloop:referrer_outcome:C1-dec",
+            "caseloop:school_worker_involved:C1-dec",
+        ]
 
 
 def test_a_duty_clock_is_met_when_the_last_of_its_letters_is_sent(rt: Runtime) -> None:
@@ -203,9 +226,11 @@ def test_a_duty_the_council_records_as_done_cancels_its_unsent_letters(rt: Runti
     [
         (DA_HOLD, {"flags": ["domestic_abuse"]}, []),
         (DA_HOLD, {}, ["3A"]),
-        ("a household member's address is confidential",
-         {"household": [person("P1"), person("P2", confidential_address=True, address="Refuge, Secret")]},
-         []),
+        (
+            "a household member's address is confidential",
+            {"household": [person("P1"), person("P2", confidential_address=True, address="Refuge, Secret")]},
+            [],
+        ),
     ],
     ids=["flag", "factor-3A", "confidential-address"],
 )
@@ -233,7 +258,10 @@ def test_letters_unsent_when_domestic_abuse_becomes_known_are_not_sent_automatic
     assert case_view(rt, "C1", NOW.isoformat())["flags"] == ["domestic_abuse"]
     assert sweep_and_deliver(rt, NOW) == {}  # nothing goes without a worker's review...
     assert {m.kind: m.status for m in letters_of(rt, "C1")} == {  # ...and each waits in the queue
-        "referrer_acknowledgement": "held", "referrer_outcome": "held", "school_worker_involved": "held"}
+        "referrer_acknowledgement": "held",
+        "referrer_outcome": "held",
+        "school_worker_involved": "held",
+    }
 
 
 def held_case(rt: Runtime, worker: str = "W1", members: int = 1) -> list[int]:
@@ -245,8 +273,13 @@ def held_case(rt: Runtime, worker: str = "W1", members: int = 1) -> list[int]:
 
 
 def test_only_the_allocated_worker_the_team_manager_or_its_service_manager_may_approve(rt: Runtime) -> None:
-    import_staff(rt, *front_door_staff(), staff_row("SM9", "service_manager", team="east"),
-                 staff_row("X1", team="east"), staff_row("X2", team="east"))
+    import_staff(
+        rt,
+        *front_door_staff(),
+        staff_row("SM9", "service_manager", team="east"),
+        staff_row("X1", team="east"),
+        staff_row("X2", team="east"),
+    )
     held_case(rt, worker="X2")
     rows = [m.id for m in letters_of(rt, "C1")]
     assert len(rows) == 5
@@ -277,9 +310,12 @@ def test_only_the_allocated_worker_the_team_manager_or_its_service_manager_may_a
         approve(rt, rows[0], "X2", None, NOW)
     assert str(refused.value) == f"outbox {rows[0]} is queued, not held: only held letters are reviewed"
     assert [audit_of(rt, i)[1:] for i in rows] == [
-        [("approved", "X2", "allocated, other team")], [("approved", "TM1", "team manager")],
+        [("approved", "X2", "allocated, other team")],
+        [("approved", "TM1", "team manager")],
         [("approved", "SM1", "the team's service manager")],
-        [("rejected", "TM1", "team manager: not safe to send")], []]
+        [("rejected", "TM1", "team manager: not safe to send")],
+        [],
+    ]
     assert [m.status for m in letters_of(rt, "C1")] == ["queued", "queued", "queued", "rejected", "held"]
     assert [h.detail["by"] for h in history_of(rt, "C1", "letter.approved")] == ["X2", "TM1", "SM1"]
 

@@ -72,12 +72,19 @@ def pdf(text: str) -> bytes:
     return HTML(string=f"<h1>Letter</h1><p>{text}</p>").write_pdf()  # type: ignore[no-any-return]
 
 
-def letter(key: str = "7", reference: str = "letter:case-1:closing:P2", postage: str = "first"
-           ) -> OutgoingLetter:
+def letter(
+    key: str = "7", reference: str = "letter:case-1:closing:P2", postage: str = "first"
+) -> OutgoingLetter:
     return OutgoingLetter(
-        key=key, reference=reference, recipient_name=CANARY_NAME, address_lines=("1 Canary Row", "AB1 2CD"),
-        subject="Closing letter", text="We have closed your case.", html="<p>closed</p>",
-        pdf=pdf(f"Dear {CANARY_NAME}"), postage=postage,
+        key=key,
+        reference=reference,
+        recipient_name=CANARY_NAME,
+        address_lines=("1 Canary Row", "AB1 2CD"),
+        subject="Closing letter",
+        text="We have closed your case.",
+        html="<p>closed</p>",
+        pdf=pdf(f"Dear {CANARY_NAME}"),
+        postage=postage,
     )
 
 
@@ -101,7 +108,10 @@ def test_an_email_reaches_notify_with_its_template_reference_and_content(notify:
     [stored] = notify.of_type("email")
     assert provider_ref == stored.id
     assert (stored.email_address, stored.template_id, stored.reference) == (
-        CANARY_ADDRESS, TEMPLATE, "letter:case-1:closing:P1")
+        CANARY_ADDRESS,
+        TEMPLATE,
+        "letter:case-1:closing:P1",
+    )
     assert stored.personalisation == {
         "subject": f"Your case is closed, {CANARY_NAME}",
         "body": f"Dear {CANARY_NAME},\n\nWe have closed your case.",
@@ -147,7 +157,8 @@ def test_400_is_permanent_and_nothing_is_looked_up_or_retried(notify: FakeNotify
         email_channel(notify).send(email(), Handovers(notify))
     assert caught.value.code == 400
     assert str(caught.value) == "Notify refused the message (400): BadRequestError: " + (
-        "Can't send to this recipient using a team-only API key")
+        "Can't send to this recipient using a team-only API key"
+    )
     assert notify.requests == [("POST", "/v2/notifications/email", 400)]
 
 
@@ -166,8 +177,9 @@ def test_403_is_permanent_and_alerts_without_personal_data(
     with pytest.raises(PermanentDeliveryError) as caught:
         email_channel(notify).send(email(), Handovers(notify))
     assert caught.value.code == 403
-    alerts = [r for r in caplog.records
-              if r.name == "messaging.channels.notify" and r.levelno == logging.ERROR]
+    alerts = [
+        r for r in caplog.records if r.name == "messaging.channels.notify" and r.levelno == logging.ERROR
+    ]
     assert len(alerts) == 1
     assert "403" in alerts[0].getMessage() and "letter:case-1:closing:P1" in alerts[0].getMessage()
     logged = "\n".join(r.getMessage() for r in caplog.records)
@@ -306,6 +318,7 @@ def test_fetch_status_follows_notify(notify: FakeNotify) -> None:
     emails, letters = email_channel(notify), letter_channel(notify)
     email_id = emails.send(email(), Handovers(notify))
     letter_id = letters.send(letter(), Handovers(notify))
+
     def statuses() -> tuple[str, str]:
         return emails.fetch_status(email_id), letters.fetch_status(letter_id)
 
@@ -329,9 +342,17 @@ def test_fetch_status_follows_notify(notify: FakeNotify) -> None:
 def queue_letter(rt: Runtime, key: str) -> int:
     with rt.db.transaction() as session:
         row = OutboxMessage(
-            idempotency_key=key, kind="test_letter", case_id=None, recipient_role="family", recipient="P1",
-            address=CANARY_ADDRESS, channel="notify_email", status="queued", next_attempt_at=NOW,
-            created_at=NOW, payload={},
+            idempotency_key=key,
+            kind="test_letter",
+            case_id=None,
+            recipient_role="family",
+            recipient="P1",
+            address=CANARY_ADDRESS,
+            channel="notify_email",
+            status="queued",
+            next_attempt_at=NOW,
+            created_at=NOW,
+            payload={},
         )
         session.add(row)
         session.flush()
@@ -344,8 +365,11 @@ def deliverer(rt: Runtime, notify: FakeNotify) -> Deliverer:
 
     renderers: dict[str, Callable[[Session, OutboxMessage], OutgoingEmail]] = {"test_letter": render}
     return Deliverer(
-        db=rt.db, channels={"notify_email": email_channel(notify)}, renderers=renderers,
-        retry=RetryPolicy(max_attempts=5, base_seconds=60), clock=fixed_clock(NOW),
+        db=rt.db,
+        channels={"notify_email": email_channel(notify)},
+        renderers=renderers,
+        retry=RetryPolicy(max_attempts=5, base_seconds=60),
+        clock=fixed_clock(NOW),
     )
 
 

@@ -50,8 +50,12 @@ def blank_pdf(pages: int) -> bytes:
 
 def letter(key: str, pages: int = 1, content: bytes | None = None) -> OutgoingLetter:
     return OutgoingLetter(
-        key=key, reference=f"letter:case-{key}:closing:P1", recipient_name=CANARY_NAME,
-        address_lines=(CANARY_STREET, "AB1 2CD"), subject="Closing letter", text="closed",
+        key=key,
+        reference=f"letter:case-{key}:closing:P1",
+        recipient_name=CANARY_NAME,
+        address_lines=(CANARY_STREET, "AB1 2CD"),
+        subject="Closing letter",
+        text="closed",
         html="<p>closed</p>",
         pdf=content if content is not None else pdf(key, pages),
     )
@@ -122,9 +126,14 @@ def test_one_batch_holds_a_cover_and_every_pending_letter_in_order(tmp_path: Pat
     expected = [f"letter {k} page {n}" for k, count, _ in order for n in range(1, count + 1)]
     printed = [next((ln for ln in p.splitlines() if ln.startswith("letter ")), "blank") for p in letters_]
     assert printed == [
-        "letter 3 page 1", "letter 3 page 2",
-        "letter 7 page 1", "letter 7 page 2", "letter 7 page 3", "blank",
-        "letter 12 page 1", "blank",
+        "letter 3 page 1",
+        "letter 3 page 2",
+        "letter 7 page 1",
+        "letter 7 page 2",
+        "letter 7 page 3",
+        "blank",
+        "letter 12 page 1",
+        "blank",
     ]
     assert [p for p in printed if p != "blank"] == expected
     assert all(CANARY_NAME in p for p in letters_ if p.strip())  # the canary is really in the letters
@@ -156,9 +165,16 @@ def test_a_second_batch_the_same_day_is_a_new_file_and_nothing_is_lost_or_repeat
     assert len(PdfReader(second).pages) == (1 + 1) + 2  # the cover evened out for duplex
     assert first.read_bytes() == first_bytes
     assert names(tmp_path / "batches") == [
-        "2026-11-03-2.json", "2026-11-03-2.pdf", "2026-11-03.json", "2026-11-03.pdf"]
-    keys = [e["key"] for n in ("2026-11-03", "2026-11-03-2")
-            for e in json.loads((tmp_path / "batches" / f"{n}.json").read_text())["letters"]]
+        "2026-11-03-2.json",
+        "2026-11-03-2.pdf",
+        "2026-11-03.json",
+        "2026-11-03.pdf",
+    ]
+    keys = [
+        e["key"]
+        for n in ("2026-11-03", "2026-11-03-2")
+        for e in json.loads((tmp_path / "batches" / f"{n}.json").read_text())["letters"]
+    ]
     assert keys == ["1", "2", "5"]
     assert make_batch(tmp_path, date(2026, 11, 4)) is None
 

@@ -104,8 +104,11 @@ def item_id(rt: Runtime, recipient: str, clock: str, day: str) -> int:
         return session.scalars(
             select(ReminderItem.id)
             .join(ClockRow, ClockRow.id == ReminderItem.clock_id)
-            .where(ReminderItem.recipient == recipient, ClockRow.name == clock,
-                   ReminderItem.for_date == date.fromisoformat(day))
+            .where(
+                ReminderItem.recipient == recipient,
+                ClockRow.name == clock,
+                ReminderItem.for_date == date.fromisoformat(day),
+            )
         ).one()
 
 
@@ -167,17 +170,32 @@ def test_one_digest_per_person_per_day_however_many_clocks(rt: Runtime) -> None:
 
 def test_breached_reminders_repeat_once_a_working_day_until_the_clock_is_met(rt: Runtime) -> None:
     open_case(rt, "C1", "2026-11-02")
-    planned = [sweep(rt, at(day, hhmm)).plan.planned for day, hhmm in (
-        ("2026-11-04", "08:00"), ("2026-11-04", "08:15"), ("2026-11-04", "16:00"),
-        ("2026-11-05", "09:00"), ("2026-11-07", "10:00"), ("2026-11-08", "10:00"), ("2026-11-09", "11:00"),
-    )]
+    planned = [
+        sweep(rt, at(day, hhmm)).plan.planned
+        for day, hhmm in (
+            ("2026-11-04", "08:00"),
+            ("2026-11-04", "08:15"),
+            ("2026-11-04", "16:00"),
+            ("2026-11-05", "09:00"),
+            ("2026-11-07", "10:00"),
+            ("2026-11-08", "10:00"),
+            ("2026-11-09", "11:00"),
+        )
+    ]
     assert planned == [True, False, False, True, False, False, True]
-    worker_steps = [(d, s) for d in ("2026-11-04", "2026-11-05", "2026-11-06", "2026-11-09")
-                    for (_, c, who, _, s) in items(rt, d) if who == "W1" and c == "decision"]
+    worker_steps = [
+        (d, s)
+        for d in ("2026-11-04", "2026-11-05", "2026-11-06", "2026-11-09")
+        for (_, c, who, _, s) in items(rt, d)
+        if who == "W1" and c == "decision"
+    ]
     assert worker_steps == [("2026-11-04", "breach"), ("2026-11-05", "repeat"), ("2026-11-09", "repeat")]
 
-    assert import_events(rt, event("decision.made", "C1", "2026-11-09T12:00:00+00:00", outcome="nfa"),
-                         now="2026-11-09T12:00:00+00:00").ok
+    assert import_events(
+        rt,
+        event("decision.made", "C1", "2026-11-09T12:00:00+00:00", outcome="nfa"),
+        now="2026-11-09T12:00:00+00:00",
+    ).ok
     sweep(rt, at("2026-11-10"))
     planned_on_10th = {c for (_, c, _, _, _) in items(rt, "2026-11-10")}
     assert planned_on_10th == {"referrer_acknowledgement", "family_decision"}
@@ -243,9 +261,18 @@ def test_the_cli_acknowledges_with_a_note_and_refuses_someone_else(rt: Runtime) 
 def test_quiet_hours_nothing_planned_out_of_hours_or_on_closed_days(rt: Runtime) -> None:
     open_case(rt, "C1", "2026-12-23")  # due Thu 24 December
     attempts = [
-        ("2026-12-23", "18:00"), ("2026-12-24", "07:59"), ("2026-12-24", "08:00"), ("2026-12-24", "17:59"),
-        ("2026-12-25", "10:00"), ("2026-12-26", "10:00"), ("2026-12-27", "10:00"), ("2026-12-28", "10:00"),
-        ("2026-12-29", "07:59"), ("2026-12-29", "08:00"), ("2026-12-31", "08:00"), ("2027-01-01", "10:00"),
+        ("2026-12-23", "18:00"),
+        ("2026-12-24", "07:59"),
+        ("2026-12-24", "08:00"),
+        ("2026-12-24", "17:59"),
+        ("2026-12-25", "10:00"),
+        ("2026-12-26", "10:00"),
+        ("2026-12-27", "10:00"),
+        ("2026-12-28", "10:00"),
+        ("2026-12-29", "07:59"),
+        ("2026-12-29", "08:00"),
+        ("2026-12-31", "08:00"),
+        ("2027-01-01", "10:00"),
     ]
     planned = {f"{d} {t}": sweep(rt, at(d, t)).plan.planned for d, t in attempts}
     opened = ["2026-12-24 08:00", "2026-12-29 08:00", "2026-12-31 08:00"]
@@ -266,9 +293,15 @@ def test_a_digest_left_queued_at_closing_waits_for_the_next_opening(rt: Runtime)
     open_case(rt, "C1", "2026-11-02", referrer_contact=False)  # no letter: the outbox holds only digests
     evening = sweep(rt, at("2026-11-02", "17:55"))
     (digest,) = evening.to_deliver  # claimed, but the broker lost it
-    late = [sweep(rt, at(*moment)).to_deliver for moment in (
-        ("2026-11-02", "18:05"), ("2026-11-02", "23:30"), ("2026-11-03", "03:00"), ("2026-11-03", "07:59"),
-    )]
+    late = [
+        sweep(rt, at(*moment)).to_deliver
+        for moment in (
+            ("2026-11-02", "18:05"),
+            ("2026-11-02", "23:30"),
+            ("2026-11-03", "03:00"),
+            ("2026-11-03", "07:59"),
+        )
+    ]
     assert late == [[], [], [], []]
     morning = sweep(rt, at("2026-11-03", "08:00")).to_deliver
     assert morning[0] == digest
@@ -303,14 +336,18 @@ def test_the_email_subject_never_names_the_child_and_links_to_the_case(rt: Runti
     report = sweep(rt, at("2026-11-04"))
     outcomes = [rt.deliverer().deliver(i) for i in report.to_deliver]
     assert outcomes == ["sent", "sent"]
-    mails = [message_from_bytes(p.read_bytes(), policy=policy.default)
-             for p in sorted((tmp_path / "outbox").glob("*.eml"))]
+    mails = [
+        message_from_bytes(p.read_bytes(), policy=policy.default)
+        for p in sorted((tmp_path / "outbox").glob("*.eml"))
+    ]
     assert sorted(m["To"] for m in mails) == ["tm1@council.example", "w1@council.example"]
     for mail in mails:
         # The acknowledgement duty is moot (the referrer left no contact details): only decisions remain.
         assert mail["Subject"] == "caseloop: 2 deadlines need attention (2 overdue)"
-        text, html = (mail.get_body(preferencelist=(kind,)).get_content()  # type: ignore[union-attr]
-                      for kind in ("plain", "html"))
+        text, html = (
+            mail.get_body(preferencelist=(kind,)).get_content()  # type: ignore[union-attr]
+            for kind in ("plain", "html")
+        )
         for part in (mail["Subject"], text, html):
             assert "Zanzibar" not in part and "Canary" not in part and "Test Street" not in part
         assert "Open the case: http://localhost:8000/cases/C1" in text
@@ -333,13 +370,17 @@ def test_a_long_warning_window_still_warns_on_its_first_day(rt: Runtime) -> None
 
 def test_a_transferred_case_is_reminded_to_its_new_team(rt: Runtime) -> None:
     """The queue, reminders and escalations follow the owning team the day the case moves."""
-    import_staff(rt, staff_row("SM2", "service_manager", team="south"),
-                 staff_row("TM2", "team_manager", team="south", manager="SM2"))
+    import_staff(
+        rt,
+        staff_row("SM2", "service_manager", team="south"),
+        staff_row("TM2", "team_manager", team="south", manager="SM2"),
+    )
     open_case(rt, "T1", "2026-11-02", worker=None)
     sweep(rt, at("2026-11-02"))
     assert items(rt, "2026-11-02") == both("T1", "TM1", "team_manager", "warning")
     moved = import_events(
-        rt, event("case.transferred", "T1", "2026-11-02T15:00:00+00:00", team="south"),
+        rt,
+        event("case.transferred", "T1", "2026-11-02T15:00:00+00:00", team="south"),
         now="2026-11-02T15:30:00+00:00",
     )
     assert moved.ok, moved.rejected

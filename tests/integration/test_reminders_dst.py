@@ -31,8 +31,10 @@ def test_a_reminder_due_at_0130_local_on_a_dst_sunday_goes_out_once_at_monday_08
     arrivals = sorted({local(sunday, time(1, 30), fold) for fold in (0, 1)})
     assert [a.astimezone(LONDON).date() for a in arrivals] == [sunday, sunday]
     pending = {
-        at: [referral(f"D{n}", at.isoformat(), source="1A"),
-             event("worker.allocated", f"D{n}", at.isoformat(), worker="W1")]
+        at: [
+            referral(f"D{n}", at.isoformat(), source="1A"),
+            event("worker.allocated", f"D{n}", at.isoformat(), worker="W1"),
+        ]
         for n, at in enumerate(arrivals, start=1)
     }
     deliverer = runtime.deliverer()
@@ -63,11 +65,14 @@ def test_a_reminder_due_at_0130_local_on_a_dst_sunday_goes_out_once_at_monday_08
     assert [(m.duty, m.status, m.sent_at) for m in letters] == [
         ("referrer_acknowledgement", "sent", a) for a in arrivals
     ]
-    assert sends == [*((a, m.id, "sent") for a, m in zip(arrivals, letters, strict=True)),
-                     (opening, message.id, "sent")]
+    assert sends == [
+        *((a, m.id, "sent") for a, m in zip(arrivals, letters, strict=True)),
+        (opening, message.id, "sent"),
+    ]
     assert (message.recipient, message.status, message.sent_at) == ("W1", "sent", opening)
     assert {(i.recipient, i.step, i.for_date) for i in items} == {("W1", "due", opening.date())}
     assert len(items) == 2  # the decision clocks only: the letters fulfilled the acknowledgement duty
     assert days == [sunday + timedelta(days=1)]
     assert sorted(p.name for p in (tmp_path / "outbox").iterdir()) == sorted(
-        f"outbox-{m.id}.eml" for m in (*letters, message))
+        f"outbox-{m.id}.eml" for m in (*letters, message)
+    )

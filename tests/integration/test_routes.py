@@ -174,8 +174,14 @@ def test_an_amended_decision_cancels_what_was_not_sent_and_owes_the_new_outcomes
         rt,
         referral("C1", "2026-11-02"),
         event("decision.made", "C1", "2026-11-02T11:00:00+00:00", id="wrong", outcome="nfa"),
-        event("decision.amended", "C1", "2026-11-02T15:00:00+00:00", id="right", outcome="assessment",
-              reason="recorded against the wrong referral"),
+        event(
+            "decision.amended",
+            "C1",
+            "2026-11-02T15:00:00+00:00",
+            id="right",
+            outcome="assessment",
+            reason="recorded against the wrong referral",
+        ),
     )
     status = {(m.kind, m.source_event): m.status for m in letters_of(rt, "C1")}
     assert status[("referrer_outcome", "wrong")] == "cancelled"
@@ -207,15 +213,22 @@ def test_letters_already_sent_stay_sent_when_the_decision_is_amended(rt: Runtime
     sweep_and_deliver(rt, NOW)
     take(
         rt,
-        event("decision.amended", "C1", "2026-11-03T09:00:00+00:00", id="second", outcome="strategy",
-              reason="new information from the police"),
+        event(
+            "decision.amended",
+            "C1",
+            "2026-11-03T09:00:00+00:00",
+            id="second",
+            outcome="strategy",
+            reason="new information from the police",
+        ),
     )
     status = {(m.kind, m.source_event): m.status for m in letters_of(rt, "C1")}
     assert status[("referrer_outcome", "first")] == "sent"
     assert status[("family_decision", "first")] == "sent"
     assert status[("referrer_outcome", "second")] == "queued"
-    same = refused(rt, event("decision.amended", "C1", "2026-11-03T09:30:00+00:00", outcome="strategy",
-                             reason="again"))
+    same = refused(
+        rt, event("decision.amended", "C1", "2026-11-03T09:30:00+00:00", outcome="strategy", reason="again")
+    )
     assert same == [
         "line 1: field outcome: the decision on case C1 is already strategy: there is nothing to amend"
     ]
@@ -224,7 +237,8 @@ def test_letters_already_sent_stay_sent_when_the_decision_is_amended(rt: Runtime
 def test_parked_events_are_not_retried_for_ever(rt: Runtime) -> None:
     early = NOW - timedelta(days=40)
     report = import_events(
-        rt, event("decision.made", "C9", (early - timedelta(days=1)).isoformat(), outcome="nfa"),
+        rt,
+        event("decision.made", "C9", (early - timedelta(days=1)).isoformat(), outcome="nfa"),
         now=early.isoformat(),
     )
     assert kinds_of_rejections(rt) == ["unknown_case"] and len(report.rejected) == 1
@@ -354,12 +368,23 @@ def test_a_risk_reported_later_holds_every_waiting_letter_with_its_reason(rt: Ru
         "line 1: field flags: unknown flags: vip (known: domestic_abuse, marac, protection_order, "
         "do_not_disclose, restricted)"
     ]
-    take(rt, event("child.updated", "C1", "2026-11-02T14:00:00+00:00",
-                   school={"name": "New School", "dsl_name": "New Lead", "email": "lead@new.example"}))
+    take(
+        rt,
+        event(
+            "child.updated",
+            "C1",
+            "2026-11-02T14:00:00+00:00",
+            school={"name": "New School", "dsl_name": "New Lead", "email": "lead@new.example"},
+        ),
+    )
     with rt.db.transaction() as session:
         child = session.scalars(select(Case.child).where(Case.ref == "C1")).one()
-    assert child["school"] == {"name": "New School", "dsl_name": "New Lead", "email": "lead@new.example",
-                               "address": None}
+    assert child["school"] == {
+        "name": "New School",
+        "dsl_name": "New Lead",
+        "email": "lead@new.example",
+        "address": None,
+    }
     assert child["name"] == "Child Example"  # only the fields given change
 
 
@@ -385,8 +410,9 @@ def test_after_a_childs_death_no_letter_goes_without_a_person_reading_it(rt: Run
     closing = [m for m in letters if m.kind == "family_closing_letter"]
     assert len(closing) == 2
     for letter in closing:
-        assert "the child died: a worker must review every letter before anything is sent" in (
-            letter.payload["hold_reasons"]
+        assert (
+            "the child died: a worker must review every letter before anything is sent"
+            in (letter.payload["hold_reasons"])
         )
     reheld = next(m for m in letters if m.id == ack.id)
     assert reheld.payload["approval_lapsed"]["by"] == "W1" and "approved_by" not in reheld.payload
@@ -407,11 +433,16 @@ def test_a_staff_digest_is_dated_by_the_same_clock_as_the_letters(rt: Runtime) -
     from email.utils import parsedate_to_datetime
 
     import_staff(rt, *front_door_staff())
-    take(rt, referral("C1", "2026-10-26", referrer={"source": "1A"}),
-         event("worker.allocated", "C1", "2026-10-26T11:00:00+00:00", worker="W1"))
+    take(
+        rt,
+        referral("C1", "2026-10-26", referrer={"source": "1A"}),
+        event("worker.allocated", "C1", "2026-10-26T11:00:00+00:00", worker="W1"),
+    )
     sweep_and_deliver(rt, NOW)
-    mails = [message_from_bytes(p.read_bytes(), policy=policy.default)
-             for p in rt.settings.outbox_dir.rglob("*.eml")]
+    mails = [
+        message_from_bytes(p.read_bytes(), policy=policy.default)
+        for p in rt.settings.outbox_dir.rglob("*.eml")
+    ]
     assert any(str(m["Subject"]).startswith("caseloop: ") for m in mails)  # the worker's digest
     for mail in mails:  # the digest and the letters alike
         assert parsedate_to_datetime(str(mail["Date"])) == NOW

@@ -60,14 +60,20 @@ def upsert(rt: Runtime, *rows: str, when: str = "2026-01-05T12:00:00+00:00") -> 
 def test_staff_import_is_an_idempotent_upsert(runtime: Runtime) -> None:
     assert upsert(runtime, *front_door_staff()) == (4, 0, 0, [])
     assert upsert(runtime, *front_door_staff()) == (0, 0, 4, [])
-    edited = [*front_door_staff()[:3], staff_row("W2", manager="TM1", email="new.w2@council.example"),
-              staff_row("W3", manager="TM1")]
+    edited = [
+        *front_door_staff()[:3],
+        staff_row("W2", manager="TM1", email="new.w2@council.example"),
+        staff_row("W3", manager="TM1"),
+    ]
     assert upsert(runtime, *edited, when="2026-02-01T12:00:00+00:00") == (1, 1, 3, [])
     with runtime.db.transaction() as session:
         w2 = session.get(Staff, "W2")
         assert w2 is not None
         assert (w2.email, w2.manager_id, w2.updated_at) == (
-            "new.w2@council.example", "TM1", datetime(2026, 2, 1, 12, tzinfo=UTC))
+            "new.w2@council.example",
+            "TM1",
+            datetime(2026, 2, 1, 12, tzinfo=UTC),
+        )
         assert session.get(Staff, "W1").updated_at == datetime(2026, 1, 5, 12, tzinfo=UTC)  # type: ignore[union-attr]
     assert staff_ids(runtime) == ["SM1", "TM1", "W1", "W2", "W3"]
 
@@ -111,8 +117,14 @@ def test_a_manager_whose_own_row_is_rejected_is_not_a_known_manager(runtime: Run
 @pytest.mark.parametrize("header", ["id,name,email,role,team", "id,name,mail,role,team,manager_id", ""])
 def test_a_wrong_header_refuses_the_whole_file(runtime: Runtime, header: str) -> None:
     lines = staff_csv(*front_door_staff(), header=header) if header else []
-    with pytest.raises(StaffFileError, match=r"^row 1: the header must be exactly "
-                       r"id,name,email,role,team,manager_id$"), runtime.db.transaction() as session:
+    with (
+        pytest.raises(
+            StaffFileError,
+            match=r"^row 1: the header must be exactly "
+            r"id,name,email,role,team,manager_id$",
+        ),
+        runtime.db.transaction() as session,
+    ):
         import_csv(session, lines, NOW)
     assert staff_ids(runtime) == []
 
@@ -132,8 +144,10 @@ def test_cli_staff_import_exit_codes(runtime: Runtime, tmp_path: Path) -> None:
     assert staff_import("good.csv", *good) == (0, "created 4, updated 0, unchanged 0, rejected 0\n", "")
     assert staff_import("good.csv") == (0, "created 0, updated 0, unchanged 4, rejected 0\n", "")
     assert staff_import("bad.csv", *staff_csv(staff_row("W3", "boss"), staff_row("W4"))) == (
-        1, "created 1, updated 0, unchanged 0, rejected 1\n",
-        "rejected: row 2: role 'boss' is not one of social_worker, team_manager, service_manager\n")
+        1,
+        "created 1, updated 0, unchanged 0, rejected 1\n",
+        "rejected: row 2: role 'boss' is not one of social_worker, team_manager, service_manager\n",
+    )
     wrong = (2, "", f"error: row 1: the header must be exactly {STAFF_HEADER}\n")
     assert staff_import("wrong.csv", "id;name\n") == wrong
     assert staff_import("none.csv") == (2, "", f"error: {tmp_path / 'none.csv'}: no such file\n")
@@ -200,16 +214,22 @@ class Smtp:
         return self.data or "250 Message accepted for delivery"
 
 
-
-
 @pytest.fixture
 def smtp_runtime(runtime: Runtime, tmp_path: Path) -> Iterator[Any]:
     """Builds runtimes on the same (migrated) database that send to staff over SMTP at ``url``."""
     made: list[Runtime] = []
 
     def build(url: str, **settings: Any) -> Runtime:
-        made.append(build_runtime(Settings(database_url=runtime.settings.database_url,
-                                           var_dir=tmp_path / "var", smtp_url=url, **settings)))
+        made.append(
+            build_runtime(
+                Settings(
+                    database_url=runtime.settings.database_url,
+                    var_dir=tmp_path / "var",
+                    smtp_url=url,
+                    **settings,
+                )
+            )
+        )
         return made[-1]
 
     yield build
@@ -224,7 +244,9 @@ def test_smtp_delivers_to_a_real_server_without_the_childs_name(smtp_runtime: An
         w1, w2 = with_digests(rt, tmp_path / "outbox")
         assert [rt.deliverer().deliver(i) for i in (w1, w2)] == ["sent", "sent"]
     assert [(e.mail_from, e.rcpt_tos) for e in handler.received] == [
-        ("caseloop@localhost", ["w1@council.example"]), ("caseloop@localhost", ["w2@council.example"])]
+        ("caseloop@localhost", ["w1@council.example"]),
+        ("caseloop@localhost", ["w2@council.example"]),
+    ]
     mail = message_from_bytes(handler.received[0].content, policy=policy.default)
     assert mail["Subject"] == "caseloop: 1 deadline needs attention"  # the acknowledgement is moot
     assert mail["Message-ID"] == "<reminder_digest.W1.2026-11-03@caseloop>"
@@ -262,7 +284,10 @@ def test_4xx_is_retried_later_and_5xx_fails_at_once(
         after, tried = datetime.now(UTC), row(rt, w1)
         again = rt.deliverer().deliver(w1)  # the broker redelivers at once
     assert (tried.status, tried.attempts, tried.last_error) == (
-        "queued" if outcome == "retrying" else "failed", 1, error)
+        "queued" if outcome == "retrying" else "failed",
+        1,
+        error,
+    )
     assert again == ("retrying" if outcome == "retrying" else "skipped: already failed")
     assert (handler.calls["RCPT"], handler.calls["DATA"]) == calls  # a 5xx is never retried
     if outcome == "retrying":
@@ -322,11 +347,15 @@ def test_reconcile_stale_requeues_confirms_or_marks_unknown(smtp_runtime: Any, t
     counts = reconcile(rt, rt.channels, NOW, timedelta(seconds=rt.settings.sending_timeout))
     assert counts == {"requeued": 2, "confirmed": 1, "unknown": 1}
     settled = {oid: row(rt, oid) for oid in ids}
-    assert [(settled[i].status, settled[i].next_attempt_at, settled[i].dispatched_at)
-            for i in (no_handover, file_missing)] == [("queued", NOW, None)] * 2
+    assert [
+        (settled[i].status, settled[i].next_attempt_at, settled[i].dispatched_at)
+        for i in (no_handover, file_missing)
+    ] == [("queued", NOW, None)] * 2
     assert (settled[file_there].status, settled[file_there].sent_at) == ("sent", handed)
     assert (settled[smtp_handed].status, settled[smtp_handed].last_error) == (
-        "unknown", "the worker stopped after handing the message over; check before resending")
+        "unknown",
+        "the worker stopped after handing the message over; check before resending",
+    )
     assert settled[fresh].status == "sending"
     assert rt.deliverer().deliver(smtp_handed) == "skipped: already unknown"  # never blindly resent
 
@@ -361,8 +390,13 @@ def test_outbox_list_json_rows_and_the_status_filter(runtime: Runtime, tmp_path:
     listed = cli(runtime, "outbox", "list", "--json")
     assert listed.exit_code == 0, listed.output
     keys = ["id", "case", "kind", "recipient_role", "recipient", "channel", "status", "created", "sent"]
-    common = {"case": None, "kind": DIGEST_KIND, "recipient_role": "worker", "channel": "file",
-              "created": NOW.isoformat()}
+    common = {
+        "case": None,
+        "kind": DIGEST_KIND,
+        "recipient_role": "worker",
+        "channel": "file",
+        "created": NOW.isoformat(),
+    }
     assert [{k: r[k] for k in keys} for r in json.loads(listed.stdout)] == [
         {**common, "id": w2, "recipient": "W2", "status": "queued", "sent": None},
         {**common, "id": w1, "recipient": "W1", "status": "sent", "sent": sent_at.isoformat()},  # type: ignore[union-attr]
@@ -373,5 +407,7 @@ def test_outbox_list_json_rows_and_the_status_filter(runtime: Runtime, tmp_path:
     bad = cli(runtime, "outbox", "list", "--status", "lost")
     assert bad.exit_code == 2
     # Letters brought two statuses: rejected (by a reviewer) and cancelled (the duty done another way).
-    assert bad.stderr.startswith("error: --status: 'lost' is not one of held, rejected, cancelled, queued, "
-                                 "sending, sent, failed, unknown")
+    assert bad.stderr.startswith(
+        "error: --status: 'lost' is not one of held, rejected, cancelled, queued, "
+        "sending, sent, failed, unknown"
+    )

@@ -220,7 +220,9 @@ def test_a_professional_with_no_contact_details_is_told_the_decision_by_phone_to
     referred = referral("C1", REFERRED, referrer=SCHOOL)
     assert import_events(runtime, referred, decided, now="2026-11-02T12:00:00+00:00").ok
     assert [e.detail["duty"] for e in history_of(runtime, "C1", "duty.by_hand")] == [
-        "referrer_acknowledgement", "referrer_outcome"]
+        "referrer_acknowledgement",
+        "referrer_outcome",
+    ]
     assert clocks_by_name(runtime, "C1", "2026-11-02")["referrer_outcome"]["status"] == "running"
 
 
@@ -231,7 +233,9 @@ def test_cases_the_directory_cannot_place_are_reminded_to_the_fallback_manager(
     database_url: str, tmp_path: Path
 ) -> None:
     rt = letter_runtime(
-        database_url, tmp_path / "var", MovableClock(at("2026-11-02")),
+        database_url,
+        tmp_path / "var",
+        MovableClock(at("2026-11-02")),
         policy_file=policy_file(tmp_path, fallback_manager="HQ1"),
     )
     try:
@@ -239,18 +243,25 @@ def test_cases_the_directory_cannot_place_are_reminded_to_the_fallback_manager(
         ghost = referral("C1", REFERRED, team="ghost-team", referrer=no_contact_referrer("1A"))
         # A worker the directory does not know, in a team it does know: that team's manager.
         stranger = referral("C2", REFERRED, referrer=no_contact_referrer("1A"))
-        assert import_events(rt, ghost, allocated("C1", "GHOST"), stranger, allocated("C2", "NOBODY"),
-                             now=REFERRED).ok
+        assert import_events(
+            rt, ghost, allocated("C1", "GHOST"), stranger, allocated("C2", "NOBODY"), now=REFERRED
+        ).ok
         for day in ("2026-11-02", "2026-11-03", "2026-11-04", "2026-11-06"):
             assert set(sweep_and_deliver(rt, at(day)).values()) == {"sent"}
-        assert items_of(rt, "2026-11-02") == [("decision", "HQ1", "fallback_manager", "warning"),
-                                              ("decision", "TM1", "team_manager", "warning")]
-        assert items_of(rt, "2026-11-03") == [("decision", "HQ1", "fallback_manager", "due"),
-                                              ("decision", "TM1", "team_manager", "due")]
+        assert items_of(rt, "2026-11-02") == [
+            ("decision", "HQ1", "fallback_manager", "warning"),
+            ("decision", "TM1", "team_manager", "warning"),
+        ]
+        assert items_of(rt, "2026-11-03") == [
+            ("decision", "HQ1", "fallback_manager", "due"),
+            ("decision", "TM1", "team_manager", "due"),
+        ]
         # Breached: what would go to the worker, the team manager and (later) the service manager
         # reaches the fallback manager once a day, as the most serious step.
-        assert items_of(rt, "2026-11-04") == [("decision", "HQ1", "fallback_manager", "escalation"),
-                                              ("decision", "TM1", "team_manager", "escalation")]
+        assert items_of(rt, "2026-11-04") == [
+            ("decision", "HQ1", "fallback_manager", "escalation"),
+            ("decision", "TM1", "team_manager", "escalation"),
+        ]
         assert ("decision", "HQ1", "fallback_manager", "repeat") in items_of(rt, "2026-11-06")
 
         mails = [m for m in _mails(tmp_path / "var" / "outbox") if m["To"] == "hq1@council.example"]
@@ -340,10 +351,13 @@ def test_a_digest_groups_by_case_most_urgent_first_and_says_why_each_is_late(
     assert "These deadlines on 4 cases need your attention on 2026-11-04, the most urgent first." in text
     sections = dict(zip(["C4", "C1", "C2", "C3"], text.split("== Case ")[1:], strict=True))
     assert "Why it is late: not recorded yet" in sections["C4"]
-    assert ("To do: record it in the case system (decision.made); caseloop takes it from there"
-            in sections["C4"])
-    assert ("Why it is late: held for approval: domestic abuse: a worker must review every letter"
-            in sections["C1"])
+    assert (
+        "To do: record it in the case system (decision.made); caseloop takes it from there" in sections["C4"]
+    )
+    assert (
+        "Why it is late: held for approval: domestic abuse: a worker must review every letter"
+        in sections["C1"]
+    )
     review = f"review it on http://localhost:8000/letters/{held.id}: approve it, or reject it with a reason"
     assert f"To do: {review}" in sections["C1"]
     assert "Why it is late: the letter failed (" in sections["C2"]
@@ -359,15 +373,19 @@ def test_a_long_digest_lists_the_most_urgent_cases_and_counts_the_rest(
     database_url: str, tmp_path: Path
 ) -> None:
     rt = letter_runtime(
-        database_url, tmp_path / "var", MovableClock(at("2026-11-02")),
+        database_url,
+        tmp_path / "var",
+        MovableClock(at("2026-11-02")),
         policy_file=policy_file(tmp_path, digest_limit=2),
     )
     try:
         import_staff(rt)
         events = []
         for n, day in enumerate(("2026-10-27", "2026-10-28", "2026-10-29", "2026-10-30"), start=1):
-            events += [referral(f"C{n}", f"{day}T09:00:00+00:00", referrer=no_contact_referrer("1A")),
-                       allocated(f"C{n}", "W1", f"{day}T09:00:00+00:00")]
+            events += [
+                referral(f"C{n}", f"{day}T09:00:00+00:00", referrer=no_contact_referrer("1A")),
+                allocated(f"C{n}", "W1", f"{day}T09:00:00+00:00"),
+            ]
         assert import_events(rt, *events, now=REFERRED).ok
         assert set(sweep_and_deliver(rt, at("2026-11-04")).values()) == {"sent"}
         [mail] = [m for m in _mails(tmp_path / "var" / "outbox") if m["To"] == "w1@council.example"]
@@ -375,8 +393,10 @@ def test_a_long_digest_lists_the_most_urgent_cases_and_counts_the_rest(
         rt.close()
     text = text_of(mail)
     assert [line for line in text.splitlines() if line.startswith("== Case")] == [
-        "== Case C1 (team front-door; W1)", "== Case C2 (team front-door; W1)"]
-    assert ("And 2 more cases (2 deadlines) not listed here: caseloop queue overdue --as W1" in text)
+        "== Case C1 (team front-door; W1)",
+        "== Case C2 (team front-door; W1)",
+    ]
+    assert "And 2 more cases (2 deadlines) not listed here: caseloop queue overdue --as W1" in text
     assert mail["Subject"] == "caseloop: 4 deadlines need attention (4 overdue)"
 
 
@@ -390,7 +410,8 @@ def test_a_leaver_gets_nothing_from_their_leaving_day_and_their_cases_go_to_thei
     cli.take(quiet, allocated("C1", "W1"), now=at("2026-11-02", "09:30"))
     # Told on Monday that W1 leaves on Wednesday.
     assert cli.ok("staff", "leave", "W1", "--on", "2026-11-04", now=at("2026-11-02", "09:40")).stdout == (
-        "W1 leaves on 2026-11-04\n")
+        "W1 leaves on 2026-11-04\n"
+    )
     cli.ok("tick", now=at("2026-11-03"))
     assert items_of(runtime, "2026-11-03") == [("decision", "W1", "worker", "due")]  # still here
 
@@ -412,8 +433,10 @@ def test_a_leaver_gets_nothing_from_their_leaving_day_and_their_cases_go_to_thei
     # The staff file imported again does not bring W1 back; it says so, and is not an error.
     again = cli.staff(now=at("2026-11-05"))
     assert again.exit_code == 0, again.output
-    assert again.stderr == ("kept as a leaver: row 4: W1 left on 2026-11-04 and stays a leaver "
-                            "(`caseloop staff rejoin W1` brings them back)\n")
+    assert again.stderr == (
+        "kept as a leaver: row 4: W1 left on 2026-11-04 and stays a leaver "
+        "(`caseloop staff rejoin W1` brings them back)\n"
+    )
     assert cli("case", "show", "C1", "--as", "W1", now=at("2026-11-05")).exit_code == 2
 
     assert cli.ok("staff", "rejoin", "W1", now=at("2026-11-05")).stdout == "W1 is back\n"
@@ -452,7 +475,9 @@ def test_when_the_leavers_manager_has_left_too_the_team_or_the_fallback_hears(
     database_url: str, tmp_path: Path
 ) -> None:
     rt = letter_runtime(
-        database_url, tmp_path / "var", MovableClock(at("2026-11-02")),
+        database_url,
+        tmp_path / "var",
+        MovableClock(at("2026-11-02")),
         policy_file=policy_file(tmp_path, fallback_manager="HQ1"),
     )
     try:
@@ -469,10 +494,13 @@ def test_when_the_leavers_manager_has_left_too_the_team_or_the_fallback_hears(
 
 def _digests(rt: Runtime, staff_id: str) -> list[OutboxMessage]:
     with rt.db.transaction() as session:
-        return list(session.scalars(
-            select(OutboxMessage).where(OutboxMessage.kind == "reminder_digest",
-                                        OutboxMessage.recipient == staff_id)
-        ))
+        return list(
+            session.scalars(
+                select(OutboxMessage).where(
+                    OutboxMessage.kind == "reminder_digest", OutboxMessage.recipient == staff_id
+                )
+            )
+        )
 
 
 def _mails(folder: Path) -> list[Any]:

@@ -71,8 +71,12 @@ def notify() -> Iterator[StallingNotify]:
 @pytest.fixture
 def rt(database_url: str, tmp_path: Path, notify: StallingNotify) -> Iterator[Runtime]:
     runtime = letter_runtime(
-        database_url, tmp_path / "var", MovableClock(NOW), notify_api_key=notify.api_key,
-        notify_base_url=notify.base_url, notify_email_template_id=TEMPLATE,
+        database_url,
+        tmp_path / "var",
+        MovableClock(NOW),
+        notify_api_key=notify.api_key,
+        notify_base_url=notify.base_url,
+        notify_email_template_id=TEMPLATE,
     )
     yield runtime
     runtime.close()

@@ -141,8 +141,10 @@ def test_a_reading_unit_of_work_cannot_write(rt: Runtime) -> None:
     writes: list[Callable[[Any], object]] = [
         lambda s: s.execute(update(Case).values(state="closed")),
         lambda s: s.execute(text("DELETE FROM outbox_audit")),
-        lambda s: (s.add(ReceivedEvent(raw="{}", status="rejected", source="t", line_no=1,
-                                       received_at=NOW)), s.flush()),
+        lambda s: (
+            s.add(ReceivedEvent(raw="{}", status="rejected", source="t", line_no=1, received_at=NOW)),
+            s.flush(),
+        ),
     ]
     for write in writes:
         with rt.reading() as uow, pytest.raises(DBAPIError) as refused:

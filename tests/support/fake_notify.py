@@ -78,8 +78,14 @@ class FakeNotify:
         return f"http://{host!s}:{port}"
 
     def fail_next(
-        self, status: int, *, times: int = 1, error: str | None = None, message: str | None = None,
-        after_storing: bool = False, raw: str | None = None,
+        self,
+        status: int,
+        *,
+        times: int = 1,
+        error: str | None = None,
+        message: str | None = None,
+        after_storing: bool = False,
+        raw: str | None = None,
     ) -> None:
         """Answer the next ``times`` authenticated requests with ``status`` and a Notify error body.
 
@@ -146,7 +152,9 @@ class FakeNotify:
         if kind == "letter":
             return {"id": item.id, "reference": item.reference, "postage": item.postage}
         return {
-            "id": item.id, "reference": item.reference, "uri": f"{self.base_url}/v2/notifications/{item.id}",
+            "id": item.id,
+            "reference": item.reference,
+            "uri": f"{self.base_url}/v2/notifications/{item.id}",
             "template": template_ref(self.base_url, item.template_id),
             "content": {"subject": item.subject, "body": item.body, "from_email": "council@notify.example"},
             "scheduled_for": None,
@@ -164,7 +172,8 @@ class FakeNotify:
         wanted = {k: v[0] for k, v in query.items() if k in ("reference", "template_type", "status")}
         with self.lock:
             found = [
-                n for n in reversed(list(self.notifications.values()))  # newest first, as Notify lists
+                n
+                for n in reversed(list(self.notifications.values()))  # newest first, as Notify lists
                 if all(getattr(n, "type" if k == "template_type" else k) == v for k, v in wanted.items())
             ]
         current = f"{self.base_url}/v2/notifications"

@@ -28,8 +28,16 @@ DEFAULT_ERRORS = {
     500: ("Exception", "Internal server error"),
     503: ("Exception", "Service unavailable"),
 }
-FINAL = {"delivered", "permanent-failure", "temporary-failure", "technical-failure", "returned-letter",
-         "validation-failed", "virus-scan-failed", "cancelled"}
+FINAL = {
+    "delivered",
+    "permanent-failure",
+    "temporary-failure",
+    "technical-failure",
+    "returned-letter",
+    "validation-failed",
+    "virus-scan-failed",
+    "cancelled",
+}
 JWT_BOUND = 30  # seconds either side, as Notify allows
 CLOCK_SKEW = "Error: Your system clock must be accurate to within 30 seconds"
 
@@ -62,12 +70,24 @@ class Notification:
     def as_api(self, base_url: str) -> dict[str, Any]:
         """The shape of Notify's ``GET /v2/notifications/<id>``."""
         return {
-            "id": self.id, "reference": self.reference, "email_address": self.email_address,
-            "phone_number": None, **{f"line_{n}": None for n in range(1, 8)}, "postcode": None,
-            "type": self.type, "status": self.status, "template": template_ref(base_url, self.template_id),
-            "body": self.body, "subject": self.subject, "created_at": self.created_at,
-            "created_by_name": None, "sent_at": self.created_at, "completed_at": self.completed_at,
-            "scheduled_for": None, "postage": self.postage, "one_click_unsubscribe_url": None,
+            "id": self.id,
+            "reference": self.reference,
+            "email_address": self.email_address,
+            "phone_number": None,
+            **{f"line_{n}": None for n in range(1, 8)},
+            "postcode": None,
+            "type": self.type,
+            "status": self.status,
+            "template": template_ref(base_url, self.template_id),
+            "body": self.body,
+            "subject": self.subject,
+            "created_at": self.created_at,
+            "created_by_name": None,
+            "sent_at": self.created_at,
+            "completed_at": self.completed_at,
+            "scheduled_for": None,
+            "postage": self.postage,
+            "one_click_unsubscribe_url": None,
         }
 
 
@@ -122,9 +142,16 @@ def email_from(data: dict[str, Any], templates: dict[str, tuple[str, str]]) -> N
             raise NotifyRefusal(400, "BadRequestError", f"Missing personalisation: {name}")
         subject, body = (t.replace(f"(({name}))", str(personalisation[name])) for t in (subject, body))
     return Notification(
-        id=str(uuid.uuid4()), type="email", reference=data.get("reference"), status="created",
-        created_at=now(), template_id=template_id, email_address=address,
-        personalisation=dict(personalisation), subject=subject, body=body,
+        id=str(uuid.uuid4()),
+        type="email",
+        reference=data.get("reference"),
+        status="created",
+        created_at=now(),
+        template_id=template_id,
+        email_address=address,
+        personalisation=dict(personalisation),
+        subject=subject,
+        body=body,
     )
 
 
@@ -145,7 +172,13 @@ def letter_from(data: dict[str, Any]) -> Notification:
     if postage not in POSTAGE:
         raise NotifyRefusal(400, "ValidationError", BAD_POSTAGE)
     return Notification(
-        id=str(uuid.uuid4()), type="letter", reference=reference, status="pending-virus-check",
-        created_at=now(), template_id=PRECOMPILED_TEMPLATE, pdf=pdf, postage=postage,
+        id=str(uuid.uuid4()),
+        type="letter",
+        reference=reference,
+        status="pending-virus-check",
+        created_at=now(),
+        template_id=PRECOMPILED_TEMPLATE,
+        pdf=pdf,
+        postage=postage,
         subject="Pre-compiled PDF",
     )

@@ -17,14 +17,49 @@ SCT = WorkingCalendar(subdivision="SCT")
 
 # Published England and Wales bank holidays that fall on a weekday (gov.uk), substitutes included.
 PUBLISHED_WEEKDAY_HOLIDAYS: dict[int, set[date]] = {
-    2022: {date(2022, 1, 3), date(2022, 4, 15), date(2022, 4, 18), date(2022, 5, 2), date(2022, 6, 2),
-           date(2022, 6, 3), date(2022, 8, 29), date(2022, 9, 19), date(2022, 12, 26), date(2022, 12, 27)},
-    2023: {date(2023, 1, 2), date(2023, 4, 7), date(2023, 4, 10), date(2023, 5, 1), date(2023, 5, 8),
-           date(2023, 5, 29), date(2023, 8, 28), date(2023, 12, 25), date(2023, 12, 26)},
-    2026: {date(2026, 1, 1), date(2026, 4, 3), date(2026, 4, 6), date(2026, 5, 4), date(2026, 5, 25),
-           date(2026, 8, 31), date(2026, 12, 25), date(2026, 12, 28)},
-    2027: {date(2027, 1, 1), date(2027, 3, 26), date(2027, 3, 29), date(2027, 5, 3), date(2027, 5, 31),
-           date(2027, 8, 30), date(2027, 12, 27), date(2027, 12, 28)},
+    2022: {
+        date(2022, 1, 3),
+        date(2022, 4, 15),
+        date(2022, 4, 18),
+        date(2022, 5, 2),
+        date(2022, 6, 2),
+        date(2022, 6, 3),
+        date(2022, 8, 29),
+        date(2022, 9, 19),
+        date(2022, 12, 26),
+        date(2022, 12, 27),
+    },
+    2023: {
+        date(2023, 1, 2),
+        date(2023, 4, 7),
+        date(2023, 4, 10),
+        date(2023, 5, 1),
+        date(2023, 5, 8),
+        date(2023, 5, 29),
+        date(2023, 8, 28),
+        date(2023, 12, 25),
+        date(2023, 12, 26),
+    },
+    2026: {
+        date(2026, 1, 1),
+        date(2026, 4, 3),
+        date(2026, 4, 6),
+        date(2026, 5, 4),
+        date(2026, 5, 25),
+        date(2026, 8, 31),
+        date(2026, 12, 25),
+        date(2026, 12, 28),
+    },
+    2027: {
+        date(2027, 1, 1),
+        date(2027, 3, 26),
+        date(2027, 3, 29),
+        date(2027, 5, 3),
+        date(2027, 5, 31),
+        date(2027, 8, 30),
+        date(2027, 12, 27),
+        date(2027, 12, 28),
+    },
 }
 ALL_PUBLISHED = sorted(d for days in PUBLISHED_WEEKDAY_HOLIDAYS.values() for d in days)
 

@@ -152,8 +152,13 @@ def test_a_childs_death_is_written_with_care(rendered: dict[tuple[str, str], Ren
 
 def test_easy_read_puts_one_short_idea_on_each_line(rendered: dict[tuple[str, str], RenderedLetter]) -> None:
     council = f.council()
-    from_config = {council.complaints, council.records, council.early_help, council.challenge,
-                   council.feedback}
+    from_config = {
+        council.complaints,
+        council.records,
+        council.early_help,
+        council.challenge,
+        council.feedback,
+    }
     for (key, _), letter in rendered.items():
         if key not in ("family_closing_letter_easy_read", "family_decision_easy_read"):
             continue

@@ -154,14 +154,30 @@ LONG: list[Any] = [
     pytest.param({**DEC, "id": "e" * (limits.EVENT_ID + 1)}, "id", limits.EVENT_ID, id="id"),
     pytest.param({**DEC, "case": "C" * (limits.CASE_REF + 1)}, "case", limits.CASE_REF, id="case"),
     pytest.param({**REF, "team": "t" * (limits.TEAM + 1)}, "team", limits.TEAM, id="team"),
-    pytest.param(event("worker.allocated", "C1", AT, worker="w" * (limits.STAFF_ID + 1)), "worker",
-                 limits.STAFF_ID, id="worker"),
-    pytest.param({**REF, "child": {**REF["child"], "name": "n" * (limits.NAME + 1)}}, "child.name",
-                 limits.NAME, id="name"),
-    pytest.param({**REF, "household": [person(address="a" * 1000)]}, "household.0.address",
-                 limits.ADDRESS, id="address"),
-    pytest.param({**REF, "household": [person("p" * (limits.PERSON_ID + 1))]}, "household.0.id",
-                 limits.PERSON_ID, id="person-id"),
+    pytest.param(
+        event("worker.allocated", "C1", AT, worker="w" * (limits.STAFF_ID + 1)),
+        "worker",
+        limits.STAFF_ID,
+        id="worker",
+    ),
+    pytest.param(
+        {**REF, "child": {**REF["child"], "name": "n" * (limits.NAME + 1)}},
+        "child.name",
+        limits.NAME,
+        id="name",
+    ),
+    pytest.param(
+        {**REF, "household": [person(address="a" * 1000)]},
+        "household.0.address",
+        limits.ADDRESS,
+        id="address",
+    ),
+    pytest.param(
+        {**REF, "household": [person("p" * (limits.PERSON_ID + 1))]},
+        "household.0.id",
+        limits.PERSON_ID,
+        id="person-id",
+    ),
     pytest.param({**REF, "flags": ["f" * (limits.CODE + 1)]}, "flags.0", limits.CODE, id="flag"),
 ]
 
@@ -193,13 +209,25 @@ def test_the_limits_fit_the_columns_the_values_go_to() -> None:
 @pytest.mark.parametrize(
     ("data", "field", "fragment"),
     [
-        pytest.param({**REF, "child": {**REF["child"], "name": "Ann\nSmith"}}, "child.name", "line break",
-                     id="newline-in-name"),
+        pytest.param(
+            {**REF, "child": {**REF["child"], "name": "Ann\nSmith"}},
+            "child.name",
+            "line break",
+            id="newline-in-name",
+        ),
         pytest.param({**REF, "team": "front\tdoor"}, "team", "control character U+0009", id="tab-in-team"),
-        pytest.param({**REF, "child": {**REF["child"], "name": "Ann\u202eSmith"}}, "child.name", "U+202E",
-                     id="bidi-override"),
-        pytest.param({**REF, "household": [person(address="1 Street\x00")]}, "household.0.address", "U+0000",
-                     id="nul-in-address"),
+        pytest.param(
+            {**REF, "child": {**REF["child"], "name": "Ann\u202eSmith"}},
+            "child.name",
+            "U+202E",
+            id="bidi-override",
+        ),
+        pytest.param(
+            {**REF, "household": [person(address="1 Street\x00")]},
+            "household.0.address",
+            "U+0000",
+            id="nul-in-address",
+        ),
         pytest.param({**DEC, "id": "e\x1b1"}, "id", "U+001B", id="escape-in-id"),
     ],
 )

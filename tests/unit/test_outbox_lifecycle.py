@@ -68,9 +68,16 @@ def db(tmp_path: Path, published: Published) -> Iterator[Database]:
 def message(session: Session, status: Status) -> OutboxMessage:
     """A staff digest already in ``status`` (set by hand: a test stages it)."""
     row = OutboxMessage(
-        idempotency_key=f"test:{next(_keys)}", kind="digest", recipient_role="staff", recipient="W1",
-        address="w1@council.example", channel="file", status=status.value, next_attempt_at=AT,
-        created_at=AT, payload={},
+        idempotency_key=f"test:{next(_keys)}",
+        kind="digest",
+        recipient_role="staff",
+        recipient="W1",
+        address="w1@council.example",
+        channel="file",
+        status=status.value,
+        next_attempt_at=AT,
+        created_at=AT,
+        payload={},
     )
     session.add(row)
     session.flush()
@@ -136,8 +143,15 @@ def test_an_illegal_move_raises_illegal_move_naming_both_statuses(
 def test_a_new_message_cannot_start_anywhere_but_queued_or_held(db: Database, status: Status) -> None:
     with db.transaction() as session:
         fresh = OutboxMessage(
-            idempotency_key=f"test:{next(_keys)}", kind="digest", recipient_role="staff", recipient="W1",
-            address="w1@council.example", channel="file", next_attempt_at=AT, created_at=AT, payload={},
+            idempotency_key=f"test:{next(_keys)}",
+            kind="digest",
+            recipient_role="staff",
+            recipient="W1",
+            address="w1@council.example",
+            channel="file",
+            next_attempt_at=AT,
+            created_at=AT,
+            payload={},
         )
         with pytest.raises(IllegalMove) as refused:
             admit(session, fresh, status, by="caseloop", at=AT)
@@ -207,8 +221,15 @@ def test_admit_audits_as_the_table_says(db: Database, status: Status) -> None:
     assert step is not None
     with db.transaction() as session:
         fresh = OutboxMessage(
-            idempotency_key=f"test:{next(_keys)}", kind="digest", recipient_role="staff", recipient="W1",
-            address="w1@council.example", channel="file", next_attempt_at=AT, created_at=AT, payload={},
+            idempotency_key=f"test:{next(_keys)}",
+            kind="digest",
+            recipient_role="staff",
+            recipient="W1",
+            address="w1@council.example",
+            channel="file",
+            next_attempt_at=AT,
+            created_at=AT,
+            payload={},
         )
         admit(session, fresh, status, by="caseloop", at=AT, note="why it waits")
         assert fresh.status == status

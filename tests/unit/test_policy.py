@@ -38,8 +38,13 @@ def test_shipped_policy_loads() -> None:
     assert [r.name for r in policy.clocks] == declared
     assert [r.name for r in policy.rules] == [
         *declared,
-        "referrer_acknowledgement", "referrer_outcome", "family_decision", "school_worker_involved",
-        "school_involvement_ended", "family_closing_letter", "referrer_closure_notice",
+        "referrer_acknowledgement",
+        "referrer_outcome",
+        "family_decision",
+        "school_worker_involved",
+        "school_involvement_ended",
+        "family_closing_letter",
+        "referrer_closure_notice",
     ]
     assert policy.calendar.country == "GB" and policy.calendar.subdivision == "ENG"
     assert policy.calendar.counting is CountingRule.DAY0
@@ -85,8 +90,9 @@ def test_shipped_clock_details() -> None:
 
 
 def test_working_calendar_follows_the_calendar_section() -> None:
-    policy = parse_policy(changed(lambda d: d["calendar"].update(counting="day1", closure_days=[
-        date(2026, 12, 24)])))
+    policy = parse_policy(
+        changed(lambda d: d["calendar"].update(counting="day1", closure_days=[date(2026, 12, 24)]))
+    )
     cal = policy.working_calendar()
     assert cal.counting is CountingRule.DAY1
     assert cal.closure_days == frozenset({date(2026, 12, 24)})
@@ -101,29 +107,64 @@ def _set_goal(index: int, goal: dict[str, int]) -> Any:
 @pytest.mark.parametrize(
     ("mutate", "where", "fragment"),
     [
-        pytest.param(lambda d: d["clocks"][0]["starts"][0].update(event="referral.recieved"),
-                     "clocks.0.starts.0.event", "unknown event type 'referral.recieved'", id="start-event"),
-        pytest.param(lambda d: d["clocks"][2]["cancelled_by"][1].update(event="case.shut"),
-                     "clocks.2.cancelled_by.1.event", "unknown event type 'case.shut'", id="cancel-event"),
-        pytest.param(_set_goal(1, {"working_days": 45, "months": 2}), "clocks.1.goal",
-                     "exactly one of working_days or months", id="goal-both"),
-        pytest.param(_set_goal(3, {}), "clocks.3.goal", "exactly one of working_days or months",
-                     id="goal-neither"),
-        pytest.param(_set_goal(1, {"working_days": -1}), "clocks.1.goal.working_days", "greater than",
-                     id="goal-negative"),
+        pytest.param(
+            lambda d: d["clocks"][0]["starts"][0].update(event="referral.recieved"),
+            "clocks.0.starts.0.event",
+            "unknown event type 'referral.recieved'",
+            id="start-event",
+        ),
+        pytest.param(
+            lambda d: d["clocks"][2]["cancelled_by"][1].update(event="case.shut"),
+            "clocks.2.cancelled_by.1.event",
+            "unknown event type 'case.shut'",
+            id="cancel-event",
+        ),
+        pytest.param(
+            _set_goal(1, {"working_days": 45, "months": 2}),
+            "clocks.1.goal",
+            "exactly one of working_days or months",
+            id="goal-both",
+        ),
+        pytest.param(
+            _set_goal(3, {}), "clocks.3.goal", "exactly one of working_days or months", id="goal-neither"
+        ),
+        pytest.param(
+            _set_goal(1, {"working_days": -1}),
+            "clocks.1.goal.working_days",
+            "greater than",
+            id="goal-negative",
+        ),
         pytest.param(_set_goal(3, {"months": 0}), "clocks.3.goal.months", "greater than", id="goal-months-0"),
-        pytest.param(lambda d: d["clocks"].append(copy.deepcopy(d["clocks"][1])), "clocks",
-                     "clock names must be unique: assessment", id="duplicate-names"),
-        pytest.param(lambda d: d["clocks"][1].update(name="Referrer Ack"), "clocks.1.name", "pattern",
-                     id="bad-name"),
-        pytest.param(lambda d: d["clocks"][1].update(stops=[]), "clocks.1.stops", "at least 1",
-                     id="no-stops"),
-        pytest.param(lambda d: d["clocks"][4]["starts"][0].update(state="plan"), "clocks.4.starts.0.state",
-                     "'cp_plan'", id="bad-state"),
-        pytest.param(lambda d: d["calendar"].update(counting="day2"), "calendar.counting", "'day0' or 'day1'",
-                     id="counting"),
-        pytest.param(lambda d: d["calendar"].update(closure_days=["2026-13-01"]), "calendar.closure_days.0",
-                     "month", id="closure-day"),
+        pytest.param(
+            lambda d: d["clocks"].append(copy.deepcopy(d["clocks"][1])),
+            "clocks",
+            "clock names must be unique: assessment",
+            id="duplicate-names",
+        ),
+        pytest.param(
+            lambda d: d["clocks"][1].update(name="Referrer Ack"), "clocks.1.name", "pattern", id="bad-name"
+        ),
+        pytest.param(
+            lambda d: d["clocks"][1].update(stops=[]), "clocks.1.stops", "at least 1", id="no-stops"
+        ),
+        pytest.param(
+            lambda d: d["clocks"][4]["starts"][0].update(state="plan"),
+            "clocks.4.starts.0.state",
+            "'cp_plan'",
+            id="bad-state",
+        ),
+        pytest.param(
+            lambda d: d["calendar"].update(counting="day2"),
+            "calendar.counting",
+            "'day0' or 'day1'",
+            id="counting",
+        ),
+        pytest.param(
+            lambda d: d["calendar"].update(closure_days=["2026-13-01"]),
+            "calendar.closure_days.0",
+            "month",
+            id="closure-day",
+        ),
         pytest.param(lambda d: d.update(reminder={}), "reminder", "Extra inputs", id="unknown-top-key"),
         pytest.param(lambda d: d.pop("version"), "version", "Field required", id="no-version"),
     ],
@@ -142,10 +183,14 @@ def _school_ended(d: dict[str, Any]) -> dict[str, Any]:
 
 def test_a_duty_owed_only_after_another_names_a_real_one() -> None:
     assert _school_ended(changed(lambda d: None))["after"] == [
-        {"event": "case.closed", "met": "school_worker_involved"}]
+        {"event": "case.closed", "met": "school_worker_involved"}
+    ]
     typo = changed(lambda d: _school_ended(d)["after"][0].update(met="school_worker_invloved"))
-    with pytest.raises(PolicyError, match=r"school_involvement_ended: met names no clock or duty: "
-                                          r"'school_worker_invloved'"):
+    with pytest.raises(
+        PolicyError,
+        match=r"school_involvement_ended: met names no clock or duty: "
+        r"'school_worker_invloved'",
+    ):
         parse_policy(typo)
 
 
@@ -203,18 +248,16 @@ def test_fingerprint_changes_when_a_rule_changes(old: str, new: str) -> None:
 
 
 def test_fingerprint_changes_with_the_version() -> None:
-    assert from_text(TEXT.replace('version: "2026.1"', 'version: "2026.2"')).fingerprint == "2026.2+" + (
-        BASE.split("+")[1]
+    assert (
+        from_text(TEXT.replace('version: "2026.1"', 'version: "2026.2"')).fingerprint
+        == "2026.2+" + (BASE.split("+")[1])
     )
 
 
 def test_fingerprint_ignores_whitespace_comments_and_yaml_style() -> None:
     assert TEXT.count("    goal: {working_days: 45}\n") == 1
-    restyled = (
-        "# a comment the council added\n\n"
-        + TEXT.replace("    goal: {working_days: 45}\n", "    goal:    # statutory\n      working_days: 45\n")
-        .replace("goal: {months: 3}", "goal: {  months:   3  }   # first review")
-        .replace("\n\n", "\n\n\n")
-    )
+    restyled = "# a comment the council added\n\n" + TEXT.replace(
+        "    goal: {working_days: 45}\n", "    goal:    # statutory\n      working_days: 45\n"
+    ).replace("goal: {months: 3}", "goal: {  months:   3  }   # first review").replace("\n\n", "\n\n\n")
     assert restyled != TEXT
     assert from_text(restyled).fingerprint == BASE

@@ -151,8 +151,10 @@ def test_days_all_opens_every_day_within_office_hours(moment: str, expected: boo
 
 def test_office_hours_and_closure_days_come_from_the_policy() -> None:
     book = book_with(office_hours={"start": "09:30", "end": "16:00"})
-    opened = [in_office_hours(book, datetime.fromisoformat(f"2026-03-02T{t}+00:00"))
-              for t in ("09:29:59", "09:30:00", "15:59:59", "16:00:00")]
+    opened = [
+        in_office_hours(book, datetime.fromisoformat(f"2026-03-02T{t}+00:00"))
+        for t in ("09:29:59", "09:30:00", "15:59:59", "16:00:00")
+    ]
     assert opened == [False, True, True, False]
 
     data = yaml.safe_load(DEFAULT_POLICY_FILE.read_text(encoding="utf-8"))

@@ -12,8 +12,12 @@ import pytest
 from letters.catalogue import Catalogue
 from tests import letter_factories as f
 
-FAMILY_KEYS = ("family_decision", "family_decision_easy_read", "family_closing_letter",
-               "family_closing_letter_easy_read")
+FAMILY_KEYS = (
+    "family_decision",
+    "family_decision_easy_read",
+    "family_closing_letter",
+    "family_closing_letter_easy_read",
+)
 
 
 @pytest.fixture(scope="module")
@@ -27,14 +31,23 @@ def section(text: str, heading: str) -> str:
     return re.split(r"\n\n[^\n]+\n-{3,}\n", after, maxsplit=1)[0].strip()
 
 
-@pytest.mark.parametrize(("outcome", "sentence"), [
-    ("nfa", "We decided that children's social care will take no further action."),
-    ("early_help", "We decided that early help services, rather than a social worker, are the right "
-                   "support for the family."),
-    ("assessment", "We decided that a social worker will carry out an assessment of the child's needs."),
-    ("strategy", "We decided that a social worker will meet the police and other agencies urgently to "
-                 "decide how to keep the child safe."),
-])
+@pytest.mark.parametrize(
+    ("outcome", "sentence"),
+    [
+        ("nfa", "We decided that children's social care will take no further action."),
+        (
+            "early_help",
+            "We decided that early help services, rather than a social worker, are the right "
+            "support for the family.",
+        ),
+        ("assessment", "We decided that a social worker will carry out an assessment of the child's needs."),
+        (
+            "strategy",
+            "We decided that a social worker will meet the police and other agencies urgently to "
+            "decide how to keep the child safe.",
+        ),
+    ],
+)
 def test_every_decision_is_one_whole_sentence(catalogue: Catalogue, outcome: str, sentence: str) -> None:
     letter = catalogue.render("referrer_outcome", f.referrer(f.case(decision=outcome)))
     assert section(letter.text, "Our decision") == sentence
@@ -52,16 +65,19 @@ def test_the_family_hears_its_decision_in_whole_sentences(catalogue: Catalogue, 
 
 
 def test_an_assessment_started_and_not_finished_is_said_as_such(catalogue: Catalogue) -> None:
-    midway = f.case(closure_reason="RC7", decision="assessment", assessment_completed=False,
-                    assessment_started=True)
+    midway = f.case(
+        closure_reason="RC7", decision="assessment", assessment_completed=False, assessment_started=True
+    )
     for key in ("family_closing_letter", "family_closing_letter_easy_read"):
         text = catalogue.render(key, f.family(midway)).text
         assert "A social worker started an assessment with your family" in text
         assert "so it was not completed" in text
         assert "completed an assessment" not in text and "did not need to do an assessment" not in text
     never = f.case(closure_reason="NFA", assessment_completed=False)
-    assert "We did not need to do an assessment." in catalogue.render(
-        "family_closing_letter", f.family(never)).text
+    assert (
+        "We did not need to do an assessment."
+        in catalogue.render("family_closing_letter", f.family(never)).text
+    )
 
 
 def test_a_parent_who_referred_is_told_you_contacted_us(catalogue: Catalogue) -> None:
@@ -71,8 +87,14 @@ def test_a_parent_who_referred_is_told_you_contacted_us(catalogue: Catalogue) ->
     assert "we were given information" not in text
     # The other parent is not told who referred: a member of the family is not named either.
     other = f.household_member(id="P2", name="Robin Otherparent")
-    two = f.case(source="1A", referrer_name=f.PARENT, organisation=None, decision="nfa", closure_reason=None,
-                 household=[f.household_member(), other])
+    two = f.case(
+        source="1A",
+        referrer_name=f.PARENT,
+        organisation=None,
+        decision="nfa",
+        closure_reason=None,
+        household=[f.household_member(), other],
+    )
     text = catalogue.render("family_decision", f.family(two, other)).text
     assert "we were given information that made us worried about Rowan" in text
     assert f.PARENT not in text and "you contacted us" not in text
@@ -83,8 +105,14 @@ def test_a_parent_who_referred_is_told_you_contacted_us(catalogue: Catalogue) ->
 
 def test_a_child_who_asked_for_help_is_spoken_to_as_themselves(catalogue: Catalogue) -> None:
     child = f.household_member(id="C1", name=f.CHILD, relationship="self")
-    asked = f.case(source="1C", referrer_name=f.CHILD, organisation=None, decision="nfa", closure_reason=None,
-                   household=[f.household_member(), child])
+    asked = f.case(
+        source="1C",
+        referrer_name=f.CHILD,
+        organisation=None,
+        decision="nfa",
+        closure_reason=None,
+        household=[f.household_member(), child],
+    )
     mine = catalogue.render("family_decision", f.family(asked, child)).text
     assert "you contacted us and told us you were worried. You were right to ask us for help." in mine
     parent = catalogue.render("family_decision", f.family(asked)).text
@@ -127,8 +155,9 @@ def test_every_family_letter_says_how_to_disagree_and_how_to_give_a_view(catalog
 
 def test_the_easy_read_decision_letter(catalogue: Catalogue) -> None:
     person = f.household_member(easy_read=True)
-    letter = catalogue.render("family_decision_easy_read", f.family(f.case(decision="early_help",
-                                                                           household=[person])))
+    letter = catalogue.render(
+        "family_decision_easy_read", f.family(f.case(decision="early_help", household=[person]))
+    )
     text = letter.text
     assert "We have decided that our early help team can help your family." in text
     assert "Early help is your choice." in text and "font-size: 14pt" in letter.html
@@ -137,8 +166,10 @@ def test_the_easy_read_decision_letter(catalogue: Catalogue) -> None:
 
 
 def test_dates_in_letters_are_the_councils_local_dates(catalogue: Catalogue) -> None:
-    late = f.case(referral_at=datetime(2026, 3, 31, 23, 30, tzinfo=UTC),  # 00:30 on 1 April, BST
-                  closed_at=datetime(2026, 10, 24, 23, 15, tzinfo=UTC))  # 00:15 on 25 October, BST
+    late = f.case(
+        referral_at=datetime(2026, 3, 31, 23, 30, tzinfo=UTC),  # 00:30 on 1 April, BST
+        closed_at=datetime(2026, 10, 24, 23, 15, tzinfo=UTC),
+    )  # 00:15 on 25 October, BST
     family = catalogue.render("family_closing_letter", f.family(late)).text
     assert "On 1 April 2026, Test Primary School contacted us" in family
     assert "on 25 October 2026" in family and "31 March" not in family and "24 October" not in family

@@ -37,7 +37,11 @@ def _free_port() -> int:
 def live_server(runtime: Runtime) -> Iterator[LiveServer]:
     port = _free_port()
     config = uvicorn.Config(
-        create_app(runtime), host="127.0.0.1", port=port, log_level="warning", access_log=False,
+        create_app(runtime),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
         server_header=False,
     )
     server = uvicorn.Server(config)

@@ -55,9 +55,7 @@ def test_every_endpoint_answers_as_documented(runtime: Runtime, mode: Generation
     ledger = Ledger(runtime)
     # The API's endpoints; the operations endpoints (/healthz, /readyz, /metrics) answer 503 by
     # design when the engine is not running and have tests of their own.
-    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(runtime)).include(
-        path_regex="^/api/"
-    )
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(runtime)).include(path_regex="^/api/")
     headers = {TOKEN: f"Bearer {ledger.token}"}
 
     def check(case: Any) -> None:
@@ -77,8 +75,13 @@ def test_every_endpoint_answers_as_documented(runtime: Runtime, mode: Generation
     @given(case=schema.as_strategy(generation_mode=mode))
     # Derandomised: CI runs the same bounded examples every time (a red run is always a real
     # finding, reproducible); widen EXAMPLES or drop it locally to explore further.
-    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None,
-              derandomize=True)
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+        derandomize=True,
+    )
     def fuzz(case: Any) -> None:
         check(case)
 

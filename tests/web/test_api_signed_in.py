@@ -31,9 +31,14 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 def runtime(settings: Settings) -> Iterator[Runtime]:
     upgrade(settings.database_url)
     rt = build_runtime(settings, MovableClock(NOW))
-    import_staff(rt, staff_row("SM1", "service_manager"), staff_row("TM1", "team_manager", manager="SM1"),
-                 staff_row("W1", manager="TM1"), staff_row("TM2", "team_manager", team="south"),
-                 staff_row("W9", team="south", manager="TM2"))
+    import_staff(
+        rt,
+        staff_row("SM1", "service_manager"),
+        staff_row("TM1", "team_manager", manager="SM1"),
+        staff_row("W1", manager="TM1"),
+        staff_row("TM2", "team_manager", team="south"),
+        staff_row("W9", team="south", manager="TM2"),
+    )
     for sid in ("W1", "TM1", "W9"):
         access.add_user(rt, SYSTEM, sid, PASSWORD)
     report = import_events(

@@ -73,8 +73,10 @@ def text_of(page: httpx.Response) -> str:
 def error_summary(page: httpx.Response) -> list[str]:
     found = re.search(r'<ul class="govuk-list govuk-error-summary__list">(.*?)</ul>', page.text, re.S)
     assert found, page.text
-    return [html.unescape(" ".join(re.sub(r"<[^>]+>", " ", item).split()))
-            for item in re.findall(r"<li>(.*?)</li>", found.group(1), re.S)]
+    return [
+        html.unescape(" ".join(re.sub(r"<[^>]+>", " ", item).split()))
+        for item in re.findall(r"<li>(.*?)</li>", found.group(1), re.S)
+    ]
 
 
 def test_only_an_admin_gets_in(live_server: LiveServer) -> None:
@@ -135,16 +137,26 @@ def test_an_admin_makes_a_login_that_signs_in_and_disables_it_so_it_cannot(live_
 @pytest.mark.parametrize(
     ("fields", "wrong"),
     [
-        ({"staff_id": "W2", "password": "too short", "confirm": "too short"},
-         "Enter a password of at least 12 characters"),
-        ({"staff_id": "W2", "password": NEW_PASSWORD, "confirm": NEW_PASSWORD + "!"},
-         "The two passwords differ: type the same password twice"),
-        ({"staff_id": "NOBODY", "password": NEW_PASSWORD, "confirm": NEW_PASSWORD},
-         "No member of staff 'NOBODY': import the staff list first"),
-        ({"staff_id": "W1", "password": NEW_PASSWORD, "confirm": NEW_PASSWORD},
-         "W1 has a login already (`caseloop users disable W1` first)"),
-        ({"staff_id": "W2", "password": NEW_PASSWORD, "confirm": NEW_PASSWORD, "no_cases": "yes"},
-         "A login that reads no case must be an admin login, or it can do nothing"),
+        (
+            {"staff_id": "W2", "password": "too short", "confirm": "too short"},
+            "Enter a password of at least 12 characters",
+        ),
+        (
+            {"staff_id": "W2", "password": NEW_PASSWORD, "confirm": NEW_PASSWORD + "!"},
+            "The two passwords differ: type the same password twice",
+        ),
+        (
+            {"staff_id": "NOBODY", "password": NEW_PASSWORD, "confirm": NEW_PASSWORD},
+            "No member of staff 'NOBODY': import the staff list first",
+        ),
+        (
+            {"staff_id": "W1", "password": NEW_PASSWORD, "confirm": NEW_PASSWORD},
+            "W1 has a login already (`caseloop users disable W1` first)",
+        ),
+        (
+            {"staff_id": "W2", "password": NEW_PASSWORD, "confirm": NEW_PASSWORD, "no_cases": "yes"},
+            "A login that reads no case must be an admin login, or it can do nothing",
+        ),
     ],
 )
 def test_a_login_that_cannot_be_made_is_the_form_again_with_what_is_wrong(
@@ -168,8 +180,14 @@ def test_an_admin_makes_a_token_that_works_and_revokes_it_so_it_is_refused(live_
     with signed_in(live_server, "SM1") as admin:
         form = admin.get("/admin/tokens")
         assert 'value="cases:read"' in form.text and 'value="events:write"' in form.text
-        made = submit(admin, "/admin/tokens", form, name="dashboard", scopes=["cases:read", "outbox:read"],
-                      teams="front-door")
+        made = submit(
+            admin,
+            "/admin/tokens",
+            form,
+            name="dashboard",
+            scopes=["cases:read", "outbox:read"],
+            teams="front-door",
+        )
         assert made.status_code == 200
         assert made.headers["cache-control"] == "no-store"
         [token] = re.findall(r'<code class="app-break" id="new-token">(cl_[^<]+)</code>', made.text)
@@ -186,8 +204,9 @@ def test_an_admin_makes_a_token_that_works_and_revokes_it_so_it_is_refused(live_
             assert system.get("/api/cases/C1", headers=bearer).status_code == 401
         assert "Revoked" in text_of(admin.get("/admin/tokens"))
 
-        twice = submit(admin, "/admin/tokens", listed, name="dashboard", scopes="cases:read",
-                       teams="front-door")
+        twice = submit(
+            admin, "/admin/tokens", listed, name="dashboard", scopes="cases:read", teams="front-door"
+        )
         assert twice.status_code == 422
         taken = "A token named 'dashboard' exists already: revoke it, or choose another name"
         assert error_summary(twice) == [taken]
@@ -209,8 +228,9 @@ def test_an_admin_records_a_leaver_and_brings_them_back(live_server: LiveServer)
         unknown = submit(admin, "/admin/staff/leavers", form, staff_id="NOBODY")
         assert unknown.status_code == 422 and error_summary(unknown) == ["No member of staff 'NOBODY'"]
         assert 'value="NOBODY"' in unknown.text
-        bad_day = submit(admin, "/admin/staff/leavers", form, staff_id="W1", on__day="31", on__month="2",
-                         on__year="2026")
+        bad_day = submit(
+            admin, "/admin/staff/leavers", form, staff_id="W1", on__day="31", on__month="2", on__year="2026"
+        )
         assert bad_day.status_code == 422 and 'value="31"' in bad_day.text
         assert error_summary(bad_day)[0].startswith("Enter their first day gone as a real date")
 
@@ -223,8 +243,9 @@ def test_an_admin_records_a_leaver_and_brings_them_back(live_server: LiveServer)
         with live_server.client() as http:
             assert log_in(http, "W1").status_code == 401
 
-        later = submit(admin, "/admin/staff/leavers", form, staff_id="W2", on__day="30", on__month="11",
-                       on__year="2026")
+        later = submit(
+            admin, "/admin/staff/leavers", form, staff_id="W2", on__day="30", on__month="11", on__year="2026"
+        )
         assert later.status_code == 303
         leaving = "W2 Staff W2 Social worker front-door Leaving on 30 November 2026"
         assert leaving in text_of(admin.get("/admin/staff"))

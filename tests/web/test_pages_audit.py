@@ -22,7 +22,10 @@ from workflow.audit_records import AuditFinding, AuditSample
 
 MONTH = "2026-10"
 ANSWERS = {
-    "family_told": "yes", "referrer_told": "not_applicable", "letters_right": "no", "notes": "Letter late"
+    "family_told": "yes",
+    "referrer_told": "not_applicable",
+    "letters_right": "no",
+    "notes": "Letter late",
 }
 
 

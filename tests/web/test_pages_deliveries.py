@@ -66,7 +66,9 @@ def runtime(database_url: str, tmp_path: Path) -> Iterator[Runtime]:
         upgrade(settings.database_url)
         rt = build_runtime(settings, MovableClock(NOW))
         import_staff(
-            rt, *front_door_staff(), staff_row("SM9", "service_manager", team="east"),
+            rt,
+            *front_door_staff(),
+            staff_row("SM9", "service_manager", team="east"),
             staff_row("TM9", "team_manager", team="east", manager="SM9"),
         )
         for sid in ("TM1", "TM9"):
@@ -86,8 +88,9 @@ def runtime(database_url: str, tmp_path: Path) -> Iterator[Runtime]:
             posted = session.get(OutboxMessage, letter_of(rt, "D2", ACK, "referrer").id, with_for_update=True)
             assert posted is not None
             apply_status(session, posted, "returned-letter", returned)
-        assert import_events(rt, referral("D3", "2026-11-03T09:00:00+00:00", id="d3", referrer=BY_POST),
-                             now=NOW.isoformat()).ok
+        assert import_events(
+            rt, referral("D3", "2026-11-03T09:00:00+00:00", id="d3", referrer=BY_POST), now=NOW.isoformat()
+        ).ok
         hand_over_then_stop(rt, letter_of(rt, "D3", ACK, "referrer").id)
         yield rt
         rt.close()

@@ -57,7 +57,9 @@ def runtime(database_url: str, tmp_path: Path) -> Iterator[Runtime]:
     upgrade(settings.database_url)
     rt = build_runtime(settings, MovableClock(NOW))
     import_staff(
-        rt, *front_door_staff(), staff_row("SM9", "service_manager", team="east"),
+        rt,
+        *front_door_staff(),
+        staff_row("SM9", "service_manager", team="east"),
         staff_row("TM9", "team_manager", team="east", manager="SM9"),
         staff_row("X1", team="east", manager="TM9"),
     )
@@ -65,13 +67,25 @@ def runtime(database_url: str, tmp_path: Path) -> Iterator[Runtime]:
         access.add_user(rt, SYSTEM, sid, PASSWORD)
     report = import_events(
         rt,
-        referral("C1", "2026-11-03T08:00:00+00:00", id="c1-ref", flags=["domestic_abuse"],
-                 referrer=POSTED_REFERRER),
+        referral(
+            "C1", "2026-11-03T08:00:00+00:00", id="c1-ref", flags=["domestic_abuse"], referrer=POSTED_REFERRER
+        ),
         event("worker.allocated", "C1", "2026-11-03T08:05:00+00:00", id="c1-w", worker="W1"),
-        referral("C2", "2026-11-03T08:10:00+00:00", id="c2-ref", flags=["do_not_disclose"],
-                 referrer=EMAILED_REFERRER),
-        referral("E1", "2026-11-03T08:20:00+00:00", id="e1-ref", team="east", flags=["domestic_abuse"],
-                 referrer=EMAILED_REFERRER),
+        referral(
+            "C2",
+            "2026-11-03T08:10:00+00:00",
+            id="c2-ref",
+            flags=["do_not_disclose"],
+            referrer=EMAILED_REFERRER,
+        ),
+        referral(
+            "E1",
+            "2026-11-03T08:20:00+00:00",
+            id="e1-ref",
+            team="east",
+            flags=["domestic_abuse"],
+            referrer=EMAILED_REFERRER,
+        ),
         event("worker.allocated", "E1", "2026-11-03T08:25:00+00:00", id="e1-w", worker="X1"),
         now=NOW.isoformat(),
     )
@@ -127,8 +141,10 @@ def test_a_team_manager_reviews_reads_and_approves_a_held_letter(live_server: Li
         assert page.status_code == 200
         text = text_block(page)
         assert "Referrer Postexample" in text and "2 Referrer Road" in text
-        assert f'<iframe class="app-letter-pdf" title="The posted letter (PDF) of letter {c1.id}" ' \
-               f'src="/letters/{c1.id}/pdf">' in page.text
+        assert (
+            f'<iframe class="app-letter-pdf" title="The posted letter (PDF) of letter {c1.id}" '
+            f'src="/letters/{c1.id}/pdf">' in page.text
+        )
         assert f'href="/letters/{c1.id}/pdf?download=1"' in page.text
         pdf = http.get(f"/letters/{c1.id}/pdf")
         assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
@@ -137,7 +153,7 @@ def test_a_team_manager_reviews_reads_and_approves_a_held_letter(live_server: Li
         assert ("viewed", "TM1", "as text") in audit_of(rt, c1.id)
         assert ("viewed", "TM1", "as pdf") in audit_of(rt, c1.id)
         again = http.get(f"/letters/{c1.id}")  # the trail shown holds every view, this one too
-        assert again.text.count("<td class=\"govuk-table__cell\">Viewed</td>") == 3
+        assert again.text.count('<td class="govuk-table__cell">Viewed</td>') == 3
         assert "as pdf" in again.text
 
         reason = "Spoke to the referrer: post to the school is safe"

@@ -76,10 +76,12 @@ def cases(runtime: Runtime) -> Runtime:
         runtime,
         referral("OURS/1", "2026-10-26", referrer=POLICE),
         allocated("OURS/1", "W1", "2026-10-26T11:00:00+00:00"),
-        referral("C2", "2026-10-30", referrer=POLICE), allocated("C2", "W1", "2026-10-30T11:00:00+00:00"),
+        referral("C2", "2026-10-30", referrer=POLICE),
+        allocated("C2", "W1", "2026-10-30T11:00:00+00:00"),
         referral("C3", "2026-11-03T09:00:00+00:00", flags=["domestic_abuse"]),
         allocated("C3", "W1", "2026-11-03T09:30:00+00:00"),
-        referral("C9", "2026-10-26", referrer=POLICE), allocated("C9", "W2", "2026-10-26T11:00:00+00:00"),
+        referral("C9", "2026-10-26", referrer=POLICE),
+        allocated("C9", "W2", "2026-10-26T11:00:00+00:00"),
         now=NOW.isoformat(),
     )
     assert report.ok, report.rejected
@@ -157,7 +159,8 @@ def test_each_section_pages_on_its_own(live_server: LiveServer, cases: Runtime) 
         my_work.SECTION_SIZE = old
     assert section(first, "overdue").startswith("Overdue (4)") and len(rows(section(first, "overdue"))) == 4
     assert rows(section(second, "overdue"))[1:] == [
-        ["C2", "Referrer told the referral was received", "2 November 2026", "1 working day overdue"]]
+        ["C2", "Referrer told the referral was received", "2 November 2026", "1 working day overdue"]
+    ]
     assert len(rows(section(second, "soon"))) == 3  # the other sections stay on their first page
 
 
@@ -248,10 +251,12 @@ def test_recording_a_duty_done_stops_its_clock_and_it_leaves_the_list(
 def test_a_duty_on_a_case_i_may_not_see_is_not_found(live_server: LiveServer, cases: Runtime) -> None:
     with signed_in(live_server, "W1") as http:
         token = token_in(http.get("/my-work"))
-        theirs = http.post("/cases/C9/duties/referrer_acknowledgement/done",
-                           data={"csrf_token": token, "how": "phone"})
-        nowhere = http.post("/cases/NOPE/duties/referrer_acknowledgement/done",
-                            data={"csrf_token": token, "how": "phone"})
+        theirs = http.post(
+            "/cases/C9/duties/referrer_acknowledgement/done", data={"csrf_token": token, "how": "phone"}
+        )
+        nowhere = http.post(
+            "/cases/NOPE/duties/referrer_acknowledgement/done", data={"csrf_token": token, "how": "phone"}
+        )
     assert theirs.status_code == nowhere.status_code == 404
     assert "No case 'C9'." in html.unescape(theirs.text)  # the words of a case that does not exist
     assert "No case 'NOPE'." in html.unescape(nowhere.text)
@@ -267,4 +272,3 @@ def test_my_work_needs_signing_in_and_a_login_that_reads_cases(
     access.add_user(cases, SYSTEM, "SM1", PASSWORD, admin=True, reads_cases=False)
     with signed_in(live_server, "SM1") as http:
         assert http.get("/my-work").status_code == 403
-

@@ -174,7 +174,13 @@ def test_a_social_worker_is_refused(live_server: LiveServer) -> None:
 
 def test_a_formula_in_a_cell_is_made_harmless() -> None:
     assert [performance.safe_cell(v) for v in ("=1+1", "+1", "-1", "@x", "team", 67, None)] == [
-        "'=1+1", "'+1", "'-1", "'@x", "team", "67", ""
+        "'=1+1",
+        "'+1",
+        "'-1",
+        "'@x",
+        "team",
+        "67",
+        "",
     ]
     assert performance.percent(2, 3) == 67 and performance.percent(1, 2) == 50
     assert performance.percent(0, 0) is None

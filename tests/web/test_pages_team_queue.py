@@ -205,16 +205,39 @@ def test_a_team_manager_sees_overdue_and_at_risk_clocks_with_working_days_from_t
         statutory = rows(page, "statutory")
         # Most overdue first: case, clock, worker, due, working days, status.
         assert [row[1:7] for row in statutory] == [
-            ["FD-4", "Assessment authorised (counted from the referral)", "Staff W1 W1",
-             team_page.long_date(built.assessment_due),
-             f"{calendar.working_days_between(built.assessment_due, TODAY)} working days overdue", "Overdue"],
-            ["FD-1", "Decision on the referral", "Staff W1 W1", "28 October 2026", "4 working days overdue",
-             "Overdue"],
-            ["FD-5", "Decision on the referral", "Unallocated: W5 left on 2026-10-30.", "30 October 2026",
-             "2 working days overdue", "Overdue"],
+            [
+                "FD-4",
+                "Assessment authorised (counted from the referral)",
+                "Staff W1 W1",
+                team_page.long_date(built.assessment_due),
+                f"{calendar.working_days_between(built.assessment_due, TODAY)} working days overdue",
+                "Overdue",
+            ],
+            [
+                "FD-1",
+                "Decision on the referral",
+                "Staff W1 W1",
+                "28 October 2026",
+                "4 working days overdue",
+                "Overdue",
+            ],
+            [
+                "FD-5",
+                "Decision on the referral",
+                "Unallocated: W5 left on 2026-10-30.",
+                "30 October 2026",
+                "2 working days overdue",
+                "Overdue",
+            ],
             ["FD-2", "Decision on the referral", "Staff W2 W2", "3 November 2026", "Due today", "At risk"],
-            ["FD-3", "Decision on the referral", "Unallocated.", "4 November 2026", "1 working day left",
-             "At risk"],
+            [
+                "FD-3",
+                "Decision on the referral",
+                "Unallocated.",
+                "4 November 2026",
+                "1 working day left",
+                "At risk",
+            ],
         ]
         assert calendar.working_days_between(date(2026, 10, 28), TODAY) == 4  # the calendar agrees
         # Each row's box is labelled with the case and the clock; the case links to its timeline.
@@ -236,7 +259,9 @@ def test_a_team_manager_sees_overdue_and_at_risk_clocks_with_working_days_from_t
     with signed_in_client(live_server, "TM1") as http:
         later = rows(http.get("/team"), "statutory")
         assert [(r[1], r[5]) for r in later if r[1] in ("FD-1", "FD-2", "FD-3")] == [
-            ("FD-1", "5 working days overdue"), ("FD-2", "1 working day overdue"), ("FD-3", "Due today"),
+            ("FD-1", "5 working days overdue"),
+            ("FD-2", "1 working day overdue"),
+            ("FD-3", "Due today"),
         ]
 
 
@@ -244,6 +269,7 @@ def test_filters_narrow_the_rows_and_sorting_changes_their_order(
     live_server: LiveServer, built: Built
 ) -> None:
     with signed_in_client(live_server, "TM1") as http:
+
         def statutory(**query: str) -> list[str]:
             page = http.get("/team", params=query)
             assert page.status_code == 200, page.text
@@ -323,8 +349,15 @@ def test_a_manager_sees_only_their_teams_and_a_social_worker_has_no_team_queue(
         assert refused.status_code == 403
         assert "The team queue is for team managers and service managers" in refused.text
         assert "FD-1" not in refused.text
-        posted = http.post("/team/reallocate", data={"csrf_token": token_in(http.get("/")), "case": "FD-3",
-                                                     "worker": "W1", "as_of": NOW.isoformat()})
+        posted = http.post(
+            "/team/reallocate",
+            data={
+                "csrf_token": token_in(http.get("/")),
+                "case": "FD-3",
+                "worker": "W1",
+                "as_of": NOW.isoformat(),
+            },
+        )
         assert posted.status_code == 403
     assert worker_of(live_server.runtime, "FD-3") is None
 
@@ -351,11 +384,15 @@ def test_unallocated_cases_and_caseloads_are_counted_right(live_server: LiveServ
     }  # W5 has left: no caseload of theirs is shown
 
 
-def _reallocate(http: httpx.Client, cases: list[str], worker: str, as_of: str | None = None,
-                path: str = "/team/reallocate") -> httpx.Response:
+def _reallocate(
+    http: httpx.Client,
+    cases: list[str],
+    worker: str,
+    as_of: str | None = None,
+    path: str = "/team/reallocate",
+) -> httpx.Response:
     page = http.get("/team")
-    form = {"csrf_token": token_in(page), "case": cases, "worker": worker,
-            "as_of": as_of or _as_of(page)}
+    form = {"csrf_token": token_in(page), "case": cases, "worker": worker, "as_of": as_of or _as_of(page)}
     return http.post(path, data=form)
 
 
@@ -378,8 +415,9 @@ def test_bulk_reallocation_moves_the_cases_and_says_so(live_server: LiveServer, 
         with_w2 = cases_in(http.get("/team", params={"worker": "W2"}), "statutory")
         assert with_w2 == ["FD-1", "FD-5", "FD-2", "FD-3"]
         # A notice's words cannot be made up through a link.
-        forged = http.get("/team", params={"done": "reallocated", "moved": "99", "kept": "0", "to": "W2",
-                                           "seal": "x"})
+        forged = http.get(
+            "/team", params={"done": "reallocated", "moved": "99", "kept": "0", "to": "W2", "seal": "x"}
+        )
         assert "99 cases" not in forged.text and "The selected cases were reallocated." in forged.text
     for ref in ("FD-3", "FD-5", "FD-1"):
         assert worker_of(rt, ref) == "W2"
@@ -399,14 +437,18 @@ def test_a_double_submitted_form_reallocates_once(live_server: LiveServer, built
         assert first.status_code == 303
         again = http.post("/team/reallocate", data=form)
         assert again.status_code == 303
-        assert "Nothing was reallocated: the selected cases were already with Staff W1." in http.get(
-            again.headers["location"]
-        ).text
+        assert (
+            "Nothing was reallocated: the selected cases were already with Staff W1."
+            in http.get(again.headers["location"]).text
+        )
         assert [len(allocations_of(rt, ref)) for ref in ("FD-3", "FD-5")] == [1, 2]  # FD-5 had W5's before
         # The case system then moves FD-3 on; the same form sent once more changes nothing.
         clock(rt).now = NOW + timedelta(minutes=5)
-        import_events(rt, event("worker.allocated", "FD-3", at("2026-11-03", "10:04"), worker="W2"),
-                      now=(NOW + timedelta(minutes=5)).isoformat())
+        import_events(
+            rt,
+            event("worker.allocated", "FD-3", at("2026-11-03", "10:04"), worker="W2"),
+            now=(NOW + timedelta(minutes=5)).isoformat(),
+        )
         late = http.post("/team/reallocate", data=form)
         assert late.status_code == 303
     assert worker_of(rt, "FD-3") == "W2"

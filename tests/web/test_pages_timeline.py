@@ -201,8 +201,12 @@ def test_a_case_someone_may_not_see_is_not_found_in_the_same_words(live_server: 
 def test_a_long_timeline_pages(live_server: LiveServer) -> None:
     rt = live_server.runtime
     moves = [
-        event("worker.allocated", "LONG1", f"2026-10-{5 + n // 10:02d}T{8 + n % 10:02d}:00:00+00:00",
-              worker="W1" if n % 2 else "W2")
+        event(
+            "worker.allocated",
+            "LONG1",
+            f"2026-10-{5 + n // 10:02d}T{8 + n % 10:02d}:00:00+00:00",
+            worker="W1" if n % 2 else "W2",
+        )
         for n in range(60)
     ]
     take(rt, referral("LONG1", "2026-10-05T07:00:00+00:00"), *moves, now="2026-10-12T10:00:00+00:00")

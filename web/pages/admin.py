@@ -143,8 +143,9 @@ def add_user(
         errors["no_cases"] = "A login that reads no case must be an admin login, or it can do nothing"
     if not errors:
         try:
-            access.add_user(runtime(request), actor, staff_id, password, admin=bool(admin),
-                            reads_cases=not no_cases)
+            access.add_user(
+                runtime(request), actor, staff_id, password, admin=bool(admin), reads_cases=not no_cases
+            )
         except (NotFound, Conflict) as exc:
             errors["staff_id"] = _sentence(str(exc))
         except Invalid as exc:
@@ -310,4 +311,3 @@ def rejoin(request: Request, staff_id: str, signed: Signed) -> Response:
 def _sentence(text: str) -> str:
     text = text.strip()
     return text[:1].upper() + text[1:] if text else text
-

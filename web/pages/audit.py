@@ -105,11 +105,16 @@ def record_finding(
     notes: Annotated[str, Form(max_length=4 * audit.NOTES)] = "",
 ) -> Response:
     chosen = audit.month_of(month)
-    answers = {"family_told": family_told, "referrer_told": referrer_told, "letters_right": letters_right,
-               "notes": notes}
+    answers = {
+        "family_told": family_told,
+        "referrer_told": referrer_told,
+        "letters_right": letters_right,
+        "notes": notes,
+    }
     try:
         audit.record_finding(runtime(request), signed.actor, chosen, ref, answers)
     except audit.FindingInvalid as exc:
-        return _month_page(request, signed, chosen, errors=exc.errors, failed_ref=ref, typed=exc.typed,
-                           status=422)
+        return _month_page(
+            request, signed, chosen, errors=exc.errors, failed_ref=ref, typed=exc.typed, status=422
+        )
     return redirect(f"/audit/{chosen}", done=RECORDED)

@@ -58,6 +58,11 @@ def failed_deliveries(
     return render(
         request,
         "pages/deliveries.html",
-        {**context, "rows": found.rows, "paging": paging, "pagination": pagination(request, paging),
-         "error": None},
+        {
+            **context,
+            "rows": found.rows,
+            "paging": paging,
+            "pagination": pagination(request, paging),
+            "error": None,
+        },
     )

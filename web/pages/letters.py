@@ -63,8 +63,13 @@ def held(request: Request, signed: access.SignedIn = Depends(signed_in)) -> Resp
     return render(
         request,
         "pages/letters_held.html",
-        {"letters": found.rows, "paging": paging, "pagination": pagination(request, paging),
-         "local_date": long_date, "case_link": case_link},
+        {
+            "letters": found.rows,
+            "paging": paging,
+            "pagination": pagination(request, paging),
+            "local_date": long_date,
+            "case_link": case_link,
+        },
     )
 
 
@@ -165,4 +170,3 @@ def _decide(
 
 def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
-

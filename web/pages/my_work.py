@@ -29,7 +29,10 @@ SECTION_SIZE = 20  # rows of each section on one page: five sections make one lo
 SECTIONS = ("overdue", "soon", "reminders", "letters", "duties")
 # A reminder's step, as the digest that carried it put it.
 STEP_WORDS = {
-    "warning": "Due soon", "due": "Due today", "breach": "Overdue", "escalation": "Escalated to you",
+    "warning": "Due soon",
+    "due": "Due today",
+    "breach": "Overdue",
+    "escalation": "Escalated to you",
     "repeat": "Still overdue",
 }
 HOW_WORDS = {"phone": "By phone", "meeting": "In a meeting", "letter": "By a letter sent another way"}
@@ -74,8 +77,9 @@ def _section(request: Request, name: str, fetch: Any) -> Section:
     return Section(found, paging, previous, following)
 
 
-def _page(request: Request, signed: access.SignedIn, status: int = 200,
-          duty_error: dict[str, str] | None = None) -> Response:
+def _page(
+    request: Request, signed: access.SignedIn, status: int = 200, duty_error: dict[str, str] | None = None
+) -> Response:
     rt, actor = runtime(request), signed.actor
     sections = {
         "overdue": _section(request, "overdue", lambda o, n: my_work.overdue(rt, actor, o, n)),
@@ -118,7 +122,10 @@ def acknowledge(request: Request, reminder_id: int, signed: Signed) -> Response:
 
 @router.post("/cases/{ref:path}/duties/{duty}/done")
 def duty_done(
-    request: Request, ref: str, duty: str, signed: Signed,
+    request: Request,
+    ref: str,
+    duty: str,
+    signed: Signed,
     how: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
     rt = runtime(request)

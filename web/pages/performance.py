@@ -48,18 +48,21 @@ def _description(measured: performance.MeasureReport, chosen: performance.Filter
     latest = measured.latest
     if latest is None:
         return f"{opening} Nothing was counted in these months."
-    return (
-        f"{opening} Latest: {latest.month.label}, {latest.percent}% "
-        f"({latest.on_time} of {latest.due})."
-    )
+    return f"{opening} Latest: {latest.month.label}, {latest.percent}% ({latest.on_time} of {latest.due})."
 
 
 def _query(chosen: performance.Filters) -> dict[str, str]:
     return {"team": chosen.team or "", "from": str(chosen.first), "to": str(chosen.last)}
 
 
-def _page(request: Request, signed: access.SignedIn, report: performance.Report | None,
-          errors: dict[str, str], typed: dict[str, str], status: int) -> Response:
+def _page(
+    request: Request,
+    signed: access.SignedIn,
+    report: performance.Report | None,
+    errors: dict[str, str],
+    typed: dict[str, str],
+    status: int,
+) -> Response:
     rt = runtime(request)
     context: dict[str, Any] = {
         "report": report,

@@ -113,9 +113,7 @@ def navigation(actor: Actor | None) -> list[NavItem]:
     return items
 
 
-def render(
-    request: Request, name: str, context: dict[str, Any] | None = None, status: int = 200
-) -> Response:
+def render(request: Request, name: str, context: dict[str, Any] | None = None, status: int = 200) -> Response:
     """A page: ``name`` rendered with what every page needs (who, the navigation, the form
     token, the council, and the notice a redirect asked for)."""
     signed: access.SignedIn | None = request.state.web_session

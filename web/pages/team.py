@@ -55,8 +55,9 @@ def reallocate(
         return _page(request, signed, refused.problems, set(chosen), worker)
     moved, kept = str(len(done.moved)), str(len(done.unchanged))
     seal = _signer(request).token_for(NOTICE_PURPOSE, f"{moved}:{kept}:{done.worker}")
-    return redirect("/team", done=REALLOCATED, **_filters_of(request), moved=moved, kept=kept, to=done.worker,
-                    seal=seal)
+    return redirect(
+        "/team", done=REALLOCATED, **_filters_of(request), moved=moved, kept=kept, to=done.worker, seal=seal
+    )
 
 
 def _signer(request: Request) -> Signer:
@@ -182,4 +183,3 @@ def _pagination(request: Request, key: str, paging: Paging) -> dict[str, Any] | 
 def sentence(text: str) -> str:
     text = text.strip()
     return text[:1].upper() + text[1:] + ("" if text.endswith((".", "?", "!")) else ".") if text else text
-
