@@ -89,9 +89,8 @@ def test_postgres_connections_terminated_mid_run_the_engine_recovers_and_sends_o
 
     # Cut again between sweeps: the sweeps go on (each pooled connection is checked before use).
     for _ in range(2):
-        sweeps = worker.count(r"\bsweep: ")
         _terminate(postgres_url, application_name)
-        engine.wait(lambda: worker.count(r"\bsweep: ") >= sweeps + 2, "sweeps after the cut", sink=smtp_sink)
+        engine.wait_for_sweeps(worker, 2)
     assert worker.alive()
     assert smtp_sink.recipients() == ONE_EACH
     assert all(r["attempts"] == 1 for r in engine.outbox())
