@@ -79,7 +79,7 @@ def test_duplicate_shuffled_events_from_four_importers_at_once_are_each_taken_on
             )
         )
     for sender in senders:
-        out, err = sender.communicate(timeout=120)
+        _out, err = sender.communicate(timeout=120)
         # 0: all taken; 1: some came before their case and were kept as rejected. Never 2.
         assert sender.returncode in (0, 1), err
 
