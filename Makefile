@@ -85,8 +85,9 @@ lint: install
 TEST_WORKERS ?= 2
 
 test: lint browser-deps
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup -m "not slow"
-	$(BIN)/pytest -m slow
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup -m "not slow and not failure"
+	$(BIN)/pytest -m "slow and not failure"
+	$(BIN)/pytest -m failure
 
 # The README's screenshots, taken by the browser tests from the demo borough.
 screenshots: install browser-deps

@@ -48,7 +48,12 @@ MOVES: tuple[Move, ...] = (
     Move(Status.QUEUED, Status.HELD, "a risk came to light, or it cannot be filled in", audit="held"),
     Move(Status.QUEUED, Status.CANCELLED, "not owed now: done, amended, reader left", audit="cancelled"),
     Move(Status.QUEUED, Status.SENDING, "an attempt begins"),
-    Move(Status.QUEUED, Status.FAILED, "it can never be made (a digest whose reader left)", audit="failed"),
+    Move(
+        Status.QUEUED,
+        Status.FAILED,
+        "it can never be made (a digest whose reader left, a task that dies preparing it)",
+        audit="failed",
+    ),
     Move(Status.SENDING, Status.SENT, "the provider accepted it", audit="sent"),
     Move(Status.SENDING, Status.QUEUED, "the attempt failed before hand-over: retried later"),
     Move(Status.SENDING, Status.HELD, "found unsafe or incomplete while preparing", audit="held"),

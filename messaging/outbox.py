@@ -43,6 +43,9 @@ class OutboxMessage(Base):
     status: Mapped[str] = mapped_column(String(16))
     office_hours_only: Mapped[bool] = mapped_column(Boolean, default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Deliveries begun (rendering, before any attempt) whose task never came back: a message that
+    # kills its worker while being prepared is failed after a bounded number (see the relay).
+    unfinished_preparations: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sending_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -2,7 +2,12 @@
 
 The task contract, in short steps so that no lock is held over slow work or the network:
 
-1. *prepare*: read the row (no lock, no write) and render what will be sent, PDF and all;
+1. *prepare*: count the preparation on the row (a short write), then read it (no lock) and render
+   what will be sent, PDF and all. The count is cleared when the attempt starts or the
+   preparation's failure is recorded, so it only grows when the task died while preparing (a
+   poison message killing its worker, in a PDF library say). The broker redelivers a task whose
+   worker died, so without the count such a message would kill worker after worker for ever;
+   at ``max_attempts`` unfinished preparations it is ``failed`` with that reason instead;
 2. *start*: under a short row lock, go on only if the row is still ``queued`` as it was read,
    move it to ``sending`` and commit before the provider is called;
 3. *send*, outside any transaction. The channel calls back at the hand-over (just before SMTP's
@@ -111,6 +116,9 @@ class Deliverer:
 
     def deliver(self, outbox_id: int) -> DeliveryOutcome:
         """Deliver message ``outbox_id`` if it is still queued. Returns what happened."""
+        parked = self._begin_preparing(outbox_id)
+        if parked is not None:
+            return parked
         with self.db.reading() as session:
             row = session.get(OutboxMessage, outbox_id)
             if row is None:
@@ -155,6 +163,26 @@ class Deliverer:
             return self._failed_attempt(outbox_id, attempt, exc)
         return self._record_sent(outbox_id, attempt, name, reference)
 
+    def _begin_preparing(self, outbox_id: int) -> DeliveryOutcome | None:
+        """Count this preparation before the risky work, committed, so that it survives the task's
+        death; or fail the message if its earlier preparations died too often. ``None``: go on."""
+        with self.db.transaction() as session:
+            row = session.get(OutboxMessage, outbox_id, with_for_update=True)
+            if row is None:
+                return DeliveryOutcome.MISSING
+            if row.status != Status.QUEUED:
+                return DeliveryOutcome.skipped(row.status)
+            if row.unfinished_preparations >= self.retry.max_attempts:
+                row.last_error = (
+                    f"its task stopped {row.unfinished_preparations} times while preparing it, before "
+                    "anything was handed over; not tried again (see the worker logs for this id)"
+                )
+                move(session, row, Status.FAILED, by=SYSTEM, at=self.clock(), note=row.last_error)
+                log.error("outbox %s: its task died preparing it too often; now failed", outbox_id)
+                return DeliveryOutcome.FAILED
+            row.unfinished_preparations += 1
+        return None
+
     def _start(
         self, outbox_id: int, seen_attempts: int, channel: str, outgoing: Outgoing
     ) -> int | DeliveryOutcome:
@@ -164,6 +192,7 @@ class Deliverer:
                 return DeliveryOutcome.MISSING
             if row.status != Status.QUEUED or row.attempts != seen_attempts:
                 return DeliveryOutcome.skipped(row.status)  # another attempt began meanwhile
+            row.unfinished_preparations = 0  # this preparation finished: it was not poison
             if row.attempts >= self.retry.max_attempts:
                 row.last_error = f"out of attempts ({row.attempts}); last error: {row.last_error}"
                 move(session, row, Status.FAILED, by=SYSTEM, at=self.clock(), note=row.last_error)
@@ -186,6 +215,7 @@ class Deliverer:
             row = session.get(OutboxMessage, outbox_id, with_for_update=True)
             if row is None or row.status != Status.QUEUED or row.attempts != seen_attempts:
                 return DeliveryOutcome.LOST_TRACK
+            row.unfinished_preparations = 0
             row.last_error = str(exc)
             target = Status.HELD if row.duty is not None else Status.FAILED
             move(session, row, target, by=SYSTEM, at=self.clock(), note=str(exc))
@@ -199,6 +229,7 @@ class Deliverer:
             row = session.get(OutboxMessage, outbox_id, with_for_update=True)
             if row is None or row.status != Status.QUEUED or row.attempts != seen_attempts:
                 return DeliveryOutcome.LOST_TRACK
+            row.unfinished_preparations = 0  # it failed, but it came back to say so
             move(session, row, Status.SENDING, by=SYSTEM, at=self.clock())
             if row.attempts >= self.retry.max_attempts:
                 # Queued again with its attempts spent (a channel said a lost one never arrived):
