@@ -83,10 +83,11 @@ def web(
     port: Annotated[int, typer.Option(help="The port to listen on.", min=1, max=65535)] = 8000,
 ) -> None:
     """Serve the integration API and operations endpoints (uvicorn)."""
+    from config.wiring import serving
     from web.server import serve  # the web stack loads only for this command
 
     with cli_context(ctx).runtime() as rt:
-        serve(rt, host, port)
+        serve(serving(rt), host, port)
 
 
 def _start_web(host: str, port: int) -> subprocess.Popen[bytes]:

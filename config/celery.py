@@ -9,12 +9,15 @@ no server. It may lose a message on a crash; the sweeper re-dispatches anything 
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
 from kombu import Exchange, Queue  # type: ignore[attr-defined]
 
-from config.queues import QUEUES, ROUTES, SWEEP_TASK
+from config.queues import DISPATCH_TASK, QUEUES, ROUTES, SWEEP_TASK
 from config.settings import Settings
 
 
@@ -75,3 +78,32 @@ def make_celery(settings: Settings) -> Celery:
         imports=("tasks.jobs",),
     )
     return app
+
+
+log = logging.getLogger(__name__)
+
+
+def waker(settings: Settings) -> Callable[[], None]:
+    """A callable that queues one ``caseloop.dispatch``: for a process that serves requests, so
+    that what a request made due goes out in seconds rather than at the next sweep.
+
+    The Celery app is built on first use. The message expires after one sweep interval (by then
+    the sweep has handed out the same rows), and a broker that cannot be reached costs one failed
+    attempt and a warning: the sweep still hands the rows out, so nothing waits for ever.
+    """
+    app: Celery | None = None
+    lock = threading.Lock()  # the web serves requests on a thread pool
+
+    def wake() -> None:
+        nonlocal app
+        try:
+            with lock:
+                if app is None:
+                    app = make_celery(settings)
+            app.send_task(DISPATCH_TASK, expires=settings.sweep_interval_seconds, retry=False)
+        except Exception as exc:  # the type only: a broker's message may quote its URL
+            log.warning(
+                "could not wake the workers (%s): the next sweep hands out what is due", type(exc).__name__
+            )
+
+    return wake

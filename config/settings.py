@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     var_dir: Path = Field(default=Path("var"), description="Local state: SQLite, broker files, outbox.")
     worker_concurrency: int = Field(default=2, ge=1, le=32)
     sweep_interval_seconds: float = Field(default=60.0, gt=0, description="How often the beat sweeps.")
+    prompt_dispatch: bool = Field(
+        default=True, description="The web wakes the workers when a request makes letters due."
+    )
     task_time_limit: int = Field(default=120, ge=2, description="Hard limit of one task, seconds.")
     # A message left `sending` longer than this is reconciled; it must outlast any live send.
     sending_timeout: int = Field(default=600, ge=3, description="Seconds before a send is stale.")

@@ -18,7 +18,15 @@ from workflow.db import Database
 from workflow.errors import CaseloopError, Unavailable
 from workflow.timeutil import Clock, utc_now
 
-__all__ = ["Runtime", "SweepTimings", "build_channels", "build_runtime", "check_schema", "letter_channels"]
+__all__ = [
+    "Runtime",
+    "SweepTimings",
+    "build_channels",
+    "build_runtime",
+    "check_schema",
+    "letter_channels",
+    "serving",
+]
 
 
 class SchemaNotReady(CaseloopError):
@@ -93,3 +101,13 @@ def build_runtime(settings: Settings, clock: Clock = utc_now) -> Runtime:
         channels=channels,
         clock=clock,
     )
+
+
+def serving(rt: Runtime) -> Runtime:
+    """The runtime of a process that serves requests: what a request makes due (an event posted,
+    a letter approved) wakes the workers at once, instead of waiting up to a sweep interval."""
+    if rt.settings.prompt_dispatch:
+        from config.celery import waker  # Celery loads only in the processes that wake workers
+
+        rt.wake = waker(rt.settings)
+    return rt

@@ -67,6 +67,8 @@ def import_events(
         raise _failed(exc, taken) from exc
     report.retried_accepted = retried.accepted
     report.warnings += retried.warnings
+    if report.accepted or report.retried_accepted:
+        rt.wake()  # committed: the letters these events made owed go now, not at the next sweep
     if rejected_rows:
         # Lines of this file that a retry then accepted no longer count as rejected.
         with rt.reading() as uow:

@@ -79,7 +79,7 @@ def _held(session: Session, actor: Actor, outbox_id: int) -> tuple[OutboxMessage
 def approve_letter(
     rt: Runtime, actor: Actor, outbox_id: int, note: str | None, now: datetime | None = None
 ) -> None:
-    """Release a held letter: it is queued and sent by the next sweep."""
+    """Release a held letter: it is queued, and the workers are woken to send it."""
     require_staff(actor, Action.REVIEW_LETTER)
     authorise(actor, Action.REVIEW_LETTER)
     now = now or rt.clock()
@@ -98,6 +98,7 @@ def approve_letter(
         if case is not None:
             record(uow.session, case, "letter.approved", now, None, outbox=row.id, by=actor.id)
         uow.commit()
+    rt.wake()
 
 
 def reject_letter(

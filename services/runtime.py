@@ -6,7 +6,7 @@ environments are built on first use and kept for the life of the process.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -35,6 +35,10 @@ class SweepTimings:
     redispatch_after: timedelta
 
 
+def _no_workers_to_wake() -> None:
+    """The default: the next sweep hands out what became due (within a minute)."""
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -42,6 +46,9 @@ class Runtime:
     book: Rulebook
     channels: dict[str, Channel]
     clock: Clock = field(default=utc_now)
+    # Called after a use case has committed messages that are due now, so the workers hand them
+    # out at once; the composition point sets it for the processes that serve requests.
+    wake: Callable[[], None] = field(default=_no_workers_to_wake)
 
     @contextmanager
     def writing(self) -> Iterator[UnitOfWork]:

@@ -4,7 +4,8 @@ lets errors show.
 ``caseloop.sweep`` runs the time-driven pass and queues one task for each piece of work it
 claimed: ``caseloop.deliver`` per message (each, when done, hands out the next due one),
 ``caseloop.confirm`` for messages a dead worker left ``unknown``, ``caseloop.read_statuses`` per
-batch of sent messages to ask a provider about. None carries personal data: the only arguments
+batch of sent messages to ask a provider about. ``caseloop.dispatch`` hands out what became due
+between sweeps (an event posted to the API, a letter approved). None carries personal data: the only arguments
 that ever cross the broker are outbox row ids.
 """
 
@@ -17,7 +18,14 @@ from contextlib import contextmanager
 from celery import Celery, Task, shared_task
 from kombu.exceptions import ChannelError
 
-from config.queues import CONFIRM_TASK, DELIVER_TASK, DELIVERY_QUEUE, READ_STATUSES_TASK, SWEEP_TASK
+from config.queues import (
+    CONFIRM_TASK,
+    DELIVER_TASK,
+    DELIVERY_QUEUE,
+    DISPATCH_TASK,
+    READ_STATUSES_TASK,
+    SWEEP_TASK,
+)
 from services import sweep as sweeping
 from services.actors import SYSTEM
 from tasks import runtime
@@ -87,6 +95,18 @@ def deliver(outbox_id: int) -> None:
     log.info("deliver outbox %s: %s", outbox_id, outcome)
     # This slot is free: hand out the next due message, if the broker has room for it.
     with _reported("refill after a delivery"):
+        claimed = sweeping.refill(rt, SYSTEM, rt.clock())
+    for next_id in claimed:
+        deliver.delay(next_id)
+
+
+@shared_task(name=DISPATCH_TASK)  # type: ignore[untyped-decorator]
+def dispatch() -> None:
+    """Hand out what is due now, as a delivery's refill does: queued by a process that has just
+    made messages due, so they need not wait for the next sweep. Only rows never dispatched are
+    claimed, and claims lock rows, so a wake that arrives twice or late hands out nothing twice."""
+    rt = runtime.current()
+    with _reported("dispatch"):
         claimed = sweeping.refill(rt, SYSTEM, rt.clock())
     for next_id in claimed:
         deliver.delay(next_id)

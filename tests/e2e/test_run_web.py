@@ -1,5 +1,8 @@
 """``caseloop run`` serves the web beside the worker and the beat, and stopping it stops all three.
 
+What a request makes due goes out at once: the web wakes the workers rather than waiting for the
+next sweep.
+
 Also: production refuses to start the web without its secret key, in one clear line.
 """
 
@@ -17,6 +20,8 @@ import pytest
 
 from tests.e2e.engine import Engine, caseloop_script
 from tests.e2e.services import SmtpSink, free_port, wait_until
+from tests.factories import referral
+from workflow.timeutil import utc_now
 
 pytestmark = pytest.mark.slow
 
@@ -75,3 +80,48 @@ def test_production_refuses_the_web_without_a_secret_key(tmp_path: Path) -> None
     assert "CASELOOP_SECRET_KEY" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_an_event_posted_to_the_api_is_acknowledged_before_the_next_sweep(
+    tmp_path: Path, smtp_sink: SmtpSink, make_engine: Callable[..., Engine]
+) -> None:
+    """The web wakes the workers when a request makes letters due: the referrer's
+    acknowledgement goes in seconds, although the beat sweeps only every 15 minutes."""
+    engine = make_engine(
+        f"sqlite:///{tmp_path / 'caseloop.db'}",
+        smtp_url=smtp_sink.url,
+        settings={
+            "CASELOOP_SWEEP_INTERVAL_SECONDS": "900",
+            "CASELOOP_TASK_TIME_LIMIT": "60",
+            "CASELOOP_SENDING_TIMEOUT": "90",
+        },
+    )
+    engine.prepare([])
+    token = (
+        engine.cli("tokens", "create", "case-system", "--scope", "events:write")
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    port = free_port()
+    run = engine.start("run", "--port", str(port))
+    wait_until(
+        lambda: _answers(f"http://127.0.0.1:{port}/readyz"),
+        timeout=120,
+        what="readiness",
+        diagnostics=run.log,
+    )
+    # The beat's first sweep has run (readiness says so); the next is 15 minutes away.
+    posted = httpx.post(
+        f"http://127.0.0.1:{port}/api/events",
+        json={"events": [referral("WAKE-1", utc_now().isoformat(timespec="seconds"), id="wake-1")]},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert posted.status_code == 200, posted.text
+    assert posted.json()["results"][0]["status"] == "accepted"
+    wait_until(
+        lambda: smtp_sink.recipients()["ref@school.example"] == 1,
+        timeout=120,
+        what="the referrer's acknowledgement",
+        diagnostics=run.log,
+    )
