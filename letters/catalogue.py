@@ -79,15 +79,6 @@ def _empty(value: Any) -> bool:
     return value is None or (isinstance(value, str | list | tuple | dict) and len(value) == 0)
 
 
-def _lookup(view: Mapping[str, Any], path: str) -> Any:
-    value: Any = view
-    for part in path.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return _MISSING
-        value = value[part]
-    return value
-
-
 def _declared(path: str, entry: Entry) -> bool:
     return any(path == field or path.startswith(field + ".") for field in entry.paths)
 
@@ -284,22 +275,27 @@ class Catalogue:
     def context(self, entry: Entry, view: Mapping[str, Any]) -> dict[str, Any]:
         """Only the declared fields of ``view``; raises if a required one is missing or empty."""
         context: dict[str, Any] = {}
-        required = entry.required
-        for path in entry.paths:
-            value = _lookup(view, path)
-            if path in required and (value is _MISSING or _empty(value)):
+        for field in entry.plan:
+            value: Any = view
+            for part in field.parts:
+                # A dict is checked first: the Mapping check is an ABC's, and slower.
+                if (type(value) is dict or isinstance(value, Mapping)) and part in value:
+                    value = value[part]
+                else:
+                    value = _MISSING
+                    break
+            if field.required and (value is _MISSING or _empty(value)):
                 state = "missing from" if value is _MISSING else "empty in"
-                raise RenderError(f"template {entry.key}: field {path} is {state} the view")
-            allowed = entry.choices.get(path)
+                raise RenderError(f"template {entry.key}: field {field.path} is {state} the view")
+            allowed = field.choices
             if allowed is not None and value is not _MISSING and value is not None and value not in allowed:
                 choices = ", ".join(str(choice) for choice in allowed)
-                raise RenderError(f"template {entry.key}: field {path} must be one of: {choices}")
-            *parents, leaf = path.split(".")
+                raise RenderError(f"template {entry.key}: field {field.path} must be one of: {choices}")
             target = context
-            for part in parents:
+            for part in field.parts[:-1]:
                 target = target.setdefault(part, {})
             # A copy, so a template cannot change the view; a string or number needs none.
-            target[leaf] = (
+            target[field.parts[-1]] = (
                 None
                 if value is _MISSING
                 else value

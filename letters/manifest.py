@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -103,6 +103,28 @@ class Entry(BaseModel):
     @cached_property  # read for every field of every letter rendered
     def optional(self) -> frozenset[str]:
         return frozenset(field[:-1] for field in self.fields if field.endswith("?"))
+
+    @cached_property  # worked out once, so rendering a letter splits and looks up nothing twice
+    def plan(self) -> tuple[FieldPlan, ...]:
+        """Each declared field as rendering reads it: its path's parts, required or not, and
+        the values it may take (None: any)."""
+        required = self.required
+        return tuple(
+            FieldPlan(
+                path,
+                tuple(path.split(".")),
+                path in required,
+                tuple(self.choices[path]) if path in self.choices else None,
+            )
+            for path in self.paths
+        )
+
+
+class FieldPlan(NamedTuple):
+    path: str
+    parts: tuple[str, ...]
+    required: bool
+    choices: tuple[Any, ...] | None
 
 
 def parse_manifest(source: str, name: str = "manifest.yaml") -> dict[str, Entry]:
