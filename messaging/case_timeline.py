@@ -27,8 +27,15 @@ Rows = Select[*tuple[Any, ...]]  # a query of any columns
 EVENT, HISTORY, LETTER, AUDIT = "event", "history", "letter", "audit"
 # At the same instant: what arrived, then what it did, then the letters it made, then their fate.
 _ORDER = {EVENT: 0, HISTORY: 1, LETTER: 2, AUDIT: 3}
-LEFT_OUT = ("event.accepted", "episode.opened", "letter.created", "letter.held", "letter.cancelled",
-            "letter.approved", "letter.rejected")
+LEFT_OUT = (
+    "event.accepted",
+    "episode.opened",
+    "letter.created",
+    "letter.held",
+    "letter.cancelled",
+    "letter.approved",
+    "letter.rejected",
+)
 
 
 @dataclass(frozen=True)
@@ -53,12 +60,12 @@ def _items(case: Case) -> Any:
         ReceivedEvent.id.label("id"),
         func.coalesce(ReceivedEvent.occurred_at, ReceivedEvent.received_at).label("at"),
     ).where(ReceivedEvent.case_ref == case.ref)
-    history: Rows = select(
-        _source(HISTORY), _rank(HISTORY), HistoryEntry.id, HistoryEntry.at
-    ).where(HistoryEntry.case_id == case.id, HistoryEntry.kind.not_in(LEFT_OUT))
-    letters: Rows = select(
-        _source(LETTER), _rank(LETTER), OutboxMessage.id, OutboxMessage.created_at
-    ).where(OutboxMessage.case_id == case.id)
+    history: Rows = select(_source(HISTORY), _rank(HISTORY), HistoryEntry.id, HistoryEntry.at).where(
+        HistoryEntry.case_id == case.id, HistoryEntry.kind.not_in(LEFT_OUT)
+    )
+    letters: Rows = select(_source(LETTER), _rank(LETTER), OutboxMessage.id, OutboxMessage.created_at).where(
+        OutboxMessage.case_id == case.id
+    )
     audits: Rows = (
         select(_source(AUDIT), _rank(AUDIT), OutboxAudit.id, OutboxAudit.at)
         .join(OutboxMessage, OutboxMessage.id == OutboxAudit.outbox_id)
@@ -153,8 +160,14 @@ def details(session: Session, case: Case, items: Sequence[Item]) -> Details:
     found = Details()
     if wanted[EVENT]:
         query = select(
-            ReceivedEvent.id, ReceivedEvent.type, ReceivedEvent.occurred_at, ReceivedEvent.received_at,
-            ReceivedEvent.status, ReceivedEvent.reason, ReceivedEvent.source, ReceivedEvent.raw,
+            ReceivedEvent.id,
+            ReceivedEvent.type,
+            ReceivedEvent.occurred_at,
+            ReceivedEvent.received_at,
+            ReceivedEvent.status,
+            ReceivedEvent.reason,
+            ReceivedEvent.source,
+            ReceivedEvent.raw,
         ).where(ReceivedEvent.id.in_(wanted[EVENT]))
         found.events = {row[0]: Received(*row) for row in session.execute(query)}
     if wanted[HISTORY]:
@@ -164,8 +177,13 @@ def details(session: Session, case: Case, items: Sequence[Item]) -> Details:
         found.history = {row[0]: History(*row) for row in session.execute(query2)}
     if wanted[LETTER]:
         query3 = select(
-            OutboxMessage.id, OutboxMessage.kind, OutboxMessage.duty, OutboxMessage.recipient_role,
-            OutboxMessage.channel, OutboxMessage.status, OutboxMessage.created_at,
+            OutboxMessage.id,
+            OutboxMessage.kind,
+            OutboxMessage.duty,
+            OutboxMessage.recipient_role,
+            OutboxMessage.channel,
+            OutboxMessage.status,
+            OutboxMessage.created_at,
             OutboxMessage.payload["hold_reasons"],
         ).where(OutboxMessage.id.in_(wanted[LETTER]))
         for id_, kind, duty, role, channel, status, created, reasons in session.execute(query3):
@@ -174,8 +192,14 @@ def details(session: Session, case: Case, items: Sequence[Item]) -> Details:
     if wanted[AUDIT]:
         query4 = (
             select(
-                OutboxAudit.id, OutboxAudit.outbox_id, OutboxAudit.action, OutboxAudit.by, OutboxAudit.at,
-                OutboxAudit.note, OutboxMessage.duty, OutboxMessage.recipient_role,
+                OutboxAudit.id,
+                OutboxAudit.outbox_id,
+                OutboxAudit.action,
+                OutboxAudit.by,
+                OutboxAudit.at,
+                OutboxAudit.note,
+                OutboxMessage.duty,
+                OutboxMessage.recipient_role,
             )
             .join(OutboxMessage, OutboxMessage.id == OutboxAudit.outbox_id)
             .where(OutboxAudit.id.in_(wanted[AUDIT]))
@@ -183,8 +207,13 @@ def details(session: Session, case: Case, items: Sequence[Item]) -> Details:
         found.audits = {row[0]: Audit(*row) for row in session.execute(query4)}
     if any(h.kind.startswith("clock.") for h in found.history.values()):
         query5 = select(
-            ClockRow.episode, ClockRow.name, ClockRow.seq, ClockRow.counted_from, ClockRow.due_on,
-            ClockRow.status, ClockRow.stopped_on,
+            ClockRow.episode,
+            ClockRow.name,
+            ClockRow.seq,
+            ClockRow.counted_from,
+            ClockRow.due_on,
+            ClockRow.status,
+            ClockRow.stopped_on,
         ).where(ClockRow.case_id == case.id)
         found.clocks = {(r[0], r[1], r[2]): Clock(*r) for r in session.execute(query5)}
     return found
@@ -199,9 +228,13 @@ class EpisodeDates:
 
 def episodes(session: Session, case: Case) -> list[EpisodeDates]:
     """Every episode of the case with its referral and closure: kept ones, then the current."""
-    query = select(
-        Episode.episode, Episode.facts["referral_at"].as_string(), Episode.facts["closed_at"].as_string()
-    ).where(Episode.case_id == case.id).order_by(Episode.episode)
+    query = (
+        select(
+            Episode.episode, Episode.facts["referral_at"].as_string(), Episode.facts["closed_at"].as_string()
+        )
+        .where(Episode.case_id == case.id)
+        .order_by(Episode.episode)
+    )
     found = [
         EpisodeDates(n, _instant(referred), _instant(closed))
         for n, referred, closed in session.execute(query)

@@ -52,10 +52,14 @@ class Steps:
 
     def review(self, letter_id: int) -> str:
         if self.pages is not None:
-            return (f"review it on {self.pages}/letters/{letter_id}: approve it, or reject it with a "
-                    "reason and tell them another way")
-        return (f"review it: caseloop outbox show {letter_id}, then caseloop outbox approve {letter_id} "
-                f"--by {self.by} (or reject it with a reason and tell them another way)")
+            return (
+                f"review it on {self.pages}/letters/{letter_id}: approve it, or reject it with a "
+                "reason and tell them another way"
+            )
+        return (
+            f"review it: caseloop outbox show {letter_id}, then caseloop outbox approve {letter_id} "
+            f"--by {self.by} (or reject it with a reason and tell them another way)"
+        )
 
     def record(self, ref: str, duty: str, how: str = _HOW) -> str:
         if self.pages is not None:
@@ -117,12 +121,18 @@ def _duty(ref: str, duty: str, letters: list[OutboxMessage], task: str | None, s
         return Lateness(
             "failed",
             f"the letter failed ({letter.last_error or 'no reason given'})",
-            f"reach them another way, then {done}" if steps.pages is not None
+            f"reach them another way, then {done}"
+            if steps.pages is not None
             else f"reach them another way, then record it: {done}",
         )
     if Status.REJECTED.value in statuses:
-        return Lateness("rejected", "a reviewer rejected the letter", f"tell them another way, then: {done}"
-                        if steps.pages is None else f"tell them another way, then {done}")
+        return Lateness(
+            "rejected",
+            "a reviewer rejected the letter",
+            f"tell them another way, then: {done}"
+            if steps.pages is None
+            else f"tell them another way, then {done}",
+        )
     if Status.UNKNOWN.value in statuses:
         return Lateness(
             "uncertain",
@@ -139,11 +149,15 @@ def _duty(ref: str, duty: str, letters: list[OutboxMessage], task: str | None, s
         return Lateness(
             "by_hand",
             f"nobody to write to (no email or address): {task}",
-            f"{task}, then {steps.record(ref, duty)}" if steps.pages is not None
+            f"{task}, then {steps.record(ref, duty)}"
+            if steps.pages is not None
             else f"{task}, then record it: {steps.record(ref, duty, 'phone')}",
         )
-    return Lateness("not_done", "not done yet", f"do it, then {done}" if steps.pages is not None
-                    else f"do it, then record it: {done}")
+    return Lateness(
+        "not_done",
+        "not done yet",
+        f"do it, then {done}" if steps.pages is not None else f"do it, then record it: {done}",
+    )
 
 
 def _failed_letter(ref: str, failed: list[OutboxMessage], steps: Steps) -> Lateness:
@@ -154,7 +168,8 @@ def _failed_letter(ref: str, failed: list[OutboxMessage], steps: Steps) -> Laten
     return Lateness(
         "failed",
         "a letter failed or came back" + (f" ({error})" if error else ""),
-        f"reach them another way ({where}), then {steps.record(ref, duty)}" if steps.pages is not None
+        f"reach them another way ({where}), then {steps.record(ref, duty)}"
+        if steps.pages is not None
         else f"reach them another way ({where}), then record it: {steps.record(ref, duty)}",
     )
 

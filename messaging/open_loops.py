@@ -375,8 +375,12 @@ def nobody_reasons(session: Session, rows: Sequence[LoopRow]) -> dict[tuple[int,
     if not wanted:
         return {}
     query = (
-        select(HistoryEntry.case_id, HistoryEntry.episode, HistoryEntry.detail["clock"].as_string(),
-               HistoryEntry.detail["why"].as_string())
+        select(
+            HistoryEntry.case_id,
+            HistoryEntry.episode,
+            HistoryEntry.detail["clock"].as_string(),
+            HistoryEntry.detail["why"].as_string(),
+        )
         .where(
             HistoryEntry.case_id.in_(sorted({c for c, _, _ in wanted})),
             HistoryEntry.kind == "clock.cancelled",

@@ -97,7 +97,12 @@ class Login:
 
 
 def add_user(
-    rt: Runtime, actor: Actor, staff_id: str, password: str, *, admin: bool = False,
+    rt: Runtime,
+    actor: Actor,
+    staff_id: str,
+    password: str,
+    *,
+    admin: bool = False,
     reads_cases: bool = True,
 ) -> Login:
     """Make a login for a member of staff still with the council. A disabled login is enabled
@@ -168,8 +173,13 @@ def users_page(rt: Runtime, actor: Actor, offset: int, limit: int) -> Slice[Logi
     )
     query = (
         select(
-            User.staff_id, Staff.name, User.is_admin, User.reads_cases, User.created_at,
-            User.disabled_at, last,
+            User.staff_id,
+            Staff.name,
+            User.is_admin,
+            User.reads_cases,
+            User.created_at,
+            User.disabled_at,
+            last,
         )
         .join(Staff, Staff.id == User.staff_id)
         .order_by(User.staff_id)
@@ -227,8 +237,10 @@ def log_in(
     with rt.reading() as uow:
         by_account = _failures(uow.session, LoginAttempt.username == username, since)
         by_address = _failures(uow.session, LoginAttempt.address == address, since)
-        if (by_account >= settings.login_failures_per_account
-                or by_address >= settings.login_failures_per_address):
+        if (
+            by_account >= settings.login_failures_per_account
+            or by_address >= settings.login_failures_per_address
+        ):
             raise TooManyAttempts(settings.login_window_minutes)
         user = uow.session.get(User, username) if username else None
         stored = user.password_hash if user is not None else None
@@ -256,16 +268,23 @@ def log_in(
             )
         cookie_value, csrf_token = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         uow.session.add(
-            WebSession(id=session_key(cookie_value), staff_id=username, csrf_token=csrf_token,
-                       created_at=now, last_seen_at=now)
+            WebSession(
+                id=session_key(cookie_value),
+                staff_id=username,
+                csrf_token=csrf_token,
+                created_at=now,
+                last_seen_at=now,
+            )
         )
         uow.commit()
     return NewSession(cookie_value, csrf_token, actor)
 
 
 def _failures(session: Session, who: ColumnElement[bool], since: datetime) -> int:
-    failed = select(func.count()).select_from(LoginAttempt).where(
-        who, LoginAttempt.at > since, LoginAttempt.succeeded.is_(False)
+    failed = (
+        select(func.count())
+        .select_from(LoginAttempt)
+        .where(who, LoginAttempt.at > since, LoginAttempt.succeeded.is_(False))
     )
     return int(session.scalar(failed) or 0)
 

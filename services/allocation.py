@@ -129,7 +129,9 @@ def reallocate(
         name = person.name
         # Sent before from this same form (a double submit): not sent again.
         done_before = set(
-            uow.session.scalars(select(ReceivedEvent.event_id).where(ReceivedEvent.event_id.in_(ids.values())))
+            uow.session.scalars(
+                select(ReceivedEvent.event_id).where(ReceivedEvent.event_id.in_(ids.values()))
+            )
         )
     again = [ref for ref in moving if ids[ref] in done_before]
     sending = [ref for ref in moving if ref not in again]

@@ -76,8 +76,11 @@ def draw(rt: Runtime, actor: Actor, month: Month, now: datetime | None = None) -
             added = 0
             for team, positions in audit_sample.draw(counts, str(month)).items():
                 for case_id, _ref in performance.referred_cases_at(session, team, first, end, positions):
-                    session.add(AuditSample(month=str(month), case_id=case_id, team=team, drawn_at=now,
-                                            drawn_by=actor.name))
+                    session.add(
+                        AuditSample(
+                            month=str(month), case_id=case_id, team=team, drawn_at=now, drawn_by=actor.name
+                        )
+                    )
                     added += 1
             uow.commit()
     except IntegrityError:
@@ -119,8 +122,14 @@ class MonthView:
 
 
 def _finding(rt: Runtime, row: AuditFinding) -> Finding:
-    return Finding(row.family_told, row.referrer_told, row.letters_right, row.notes, row.recorded_by,
-                   rt.book.local_date(row.recorded_at).isoformat())
+    return Finding(
+        row.family_told,
+        row.referrer_told,
+        row.letters_right,
+        row.notes,
+        row.recorded_by,
+        rt.book.local_date(row.recorded_at).isoformat(),
+    )
 
 
 def month_view(rt: Runtime, actor: Actor, month: Month, now: datetime | None = None) -> MonthView:

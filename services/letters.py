@@ -158,8 +158,9 @@ def show_message(rt: Runtime, actor: Actor, outbox_id: int, fmt: Format) -> Show
             f"{row.channel}, {row.status}" + (f" ({reasons})" if reasons else "") + how
         )
     with rt.writing() as uow:
-        uow.session.add(OutboxAudit(outbox_id=outbox_id, action="viewed", by=actor.name, at=rt.clock(),
-                                    note=f"as {fmt}"))
+        uow.session.add(
+            OutboxAudit(outbox_id=outbox_id, action="viewed", by=actor.name, at=rt.clock(), note=f"as {fmt}")
+        )
         uow.commit()
     return Shown(summary, content)
 

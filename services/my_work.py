@@ -39,6 +39,7 @@ COUNTING = (ClockStatus.RUNNING.value, ClockStatus.BREACHED.value)  # a paused c
 STILL_OPEN = tuple(s.value for s in ACTIVE)
 FAILED_LETTER_TASK = "reach them another way: their letter failed or came back"
 
+
 @dataclass(frozen=True)
 class Deadline:
     case: str
@@ -132,8 +133,13 @@ def overdue(
     """The actor's clocks past their due date, most overdue first."""
     calendar = rt.book.calendar
     return _deadlines(
-        rt, actor, lambda today: ClockRow.due_on < today,
-        lambda today, due: calendar.working_days_between(due, today), offset, limit, now,
+        rt,
+        actor,
+        lambda today: ClockRow.due_on < today,
+        lambda today, due: calendar.working_days_between(due, today),
+        offset,
+        limit,
+        now,
     )
 
 
@@ -151,8 +157,13 @@ def due_soon(
     """The actor's clocks due today or within the next working days, the soonest first."""
     calendar = rt.book.calendar
     return _deadlines(
-        rt, actor, lambda today: ClockRow.due_on.between(today, soon_until(rt.book, today)),
-        lambda today, due: calendar.working_days_between(today, due), offset, limit, now,
+        rt,
+        actor,
+        lambda today: ClockRow.due_on.between(today, soon_until(rt.book, today)),
+        lambda today, due: calendar.working_days_between(today, due),
+        offset,
+        limit,
+        now,
     )
 
 
@@ -173,8 +184,13 @@ def reminders(rt: Runtime, actor: Actor, offset: int, limit: int) -> Slice[Remin
     )
     query = (
         select(
-            ReminderItem.id, Case.ref, ClockRow.name, ClockRow.due_on, ReminderItem.step,
-            ReminderItem.for_date, ReminderItem.recipient_role,
+            ReminderItem.id,
+            Case.ref,
+            ClockRow.name,
+            ClockRow.due_on,
+            ReminderItem.step,
+            ReminderItem.for_date,
+            ReminderItem.recipient_role,
         )
         .join(ClockRow, ClockRow.id == ReminderItem.clock_id)
         .join(Case, Case.id == ReminderItem.case_id)
@@ -196,8 +212,14 @@ def held_letters(rt: Runtime, actor: Actor, offset: int, limit: int) -> Slice[He
     authorise(actor, Action.READ_OUTBOX)
     query = (
         select(
-            OutboxMessage.id, Case.ref, OutboxMessage.kind, OutboxMessage.duty, OutboxMessage.recipient_role,
-            OutboxMessage.payload["hold_reasons"], OutboxMessage.last_error, OutboxMessage.created_at,
+            OutboxMessage.id,
+            Case.ref,
+            OutboxMessage.kind,
+            OutboxMessage.duty,
+            OutboxMessage.recipient_role,
+            OutboxMessage.payload["hold_reasons"],
+            OutboxMessage.last_error,
+            OutboxMessage.created_at,
         )
         .join(Case, Case.id == OutboxMessage.case_id)
         .where(OutboxMessage.status == Status.HELD.value, _mine(actor))
@@ -207,8 +229,14 @@ def held_letters(rt: Runtime, actor: Actor, offset: int, limit: int) -> Slice[He
         total, rows = page_of(uow.session, query, offset, limit)
     items = [
         HeldLetter(
-            mid, ref, kind, duty, _label(rt.book, duty) if duty else None, role,
-            _why_held(reasons, last_error), rt.book.local_date(made),
+            mid,
+            ref,
+            kind,
+            duty,
+            _label(rt.book, duty) if duty else None,
+            role,
+            _why_held(reasons, last_error),
+            rt.book.local_date(made),
         )
         for mid, ref, kind, duty, role, reasons, last_error, made in rows
     ]

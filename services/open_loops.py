@@ -107,10 +107,7 @@ def open_loops(
         recipients = loops.recipients_of(session, rows)
         waiting = loops.waiting(session, book, filters)
         nobody_total = loops.nobody_count(session, book, filters)
-    items = [
-        _loop(rt, row, today, letters, nobody, recipients)
-        for row in rows
-    ]
+    items = [_loop(rt, row, today, letters, nobody, recipients) for row in rows]
     oldest = min((w.oldest for w in waiting.values() if w.oldest is not None), default=None)
     since = book.local_date(oldest) if oldest is not None else None
     summary = Summary(

@@ -25,9 +25,7 @@ class Slice(Generic[T]):
     limit: int
 
 
-def page_of(
-    session: Session, query: Select[*Row], offset: int, limit: int
-) -> tuple[int, list[Any]]:
+def page_of(session: Session, query: Select[*Row], offset: int, limit: int) -> tuple[int, list[Any]]:
     """The number of rows ``query`` selects and the rows from ``offset``, at most ``limit``."""
     if offset < 0 or limit < 1:
         raise ValueError("a page starts at an offset of 0 or more and holds at least one row")

@@ -62,8 +62,10 @@ def staff_page(
     ).order_by(Staff.id)
     with rt.reading() as uow:
         total, rows = page_of(uow.session, query, offset, limit)
-    items = [StaffView(sid, name, role, team, bool(present), left, bool(has)) for
-             sid, name, role, team, present, left, has in rows]
+    items = [
+        StaffView(sid, name, role, team, bool(present), left, bool(has))
+        for sid, name, role, team, present, left, has in rows
+    ]
     return Slice(items, total, offset, limit)
 
 

@@ -89,9 +89,7 @@ def measures(policy: Policy) -> list[Measure]:
     ]
     found = [m for m in found if m.clocks]
     if performance.REFERRAL_CLOCK in known:
-        found.append(
-            Measure(RE_REFERRALS, "Re-referrals within 12 months", (), "Referrals", "Re-referrals")
-        )
+        found.append(Measure(RE_REFERRALS, "Re-referrals within 12 months", (), "Referrals", "Re-referrals"))
     return found
 
 

@@ -190,8 +190,10 @@ def _re_referrals(book: Rulebook, episodes: list[tl.EpisodeDates]) -> set[int]:
     found: set[int] = set()
     for before, this in pairwise(episodes):
         previous, referred = before.referral_at, this.referral_at
-        if previous is not None and referred is not None and is_re_referral(
-            book.local_date(previous), book.local_date(referred)
+        if (
+            previous is not None
+            and referred is not None
+            and is_re_referral(book.local_date(previous), book.local_date(referred))
         ):
             found.add(this.episode)
     return found
@@ -233,8 +235,10 @@ class _Words:
     def _event(self, event: tl.Received) -> Entry:
         title = EVENT_WORDS.get(event.type or "", event.type or "An event that could not be read")
         at = event.occurred_at or event.received_at
-        details = [f"Received {self.when(event.received_at)}" + (
-            " (recorded by caseloop)" if event.source == "caseloop" else "")]
+        details = [
+            f"Received {self.when(event.received_at)}"
+            + (" (recorded by caseloop)" if event.source == "caseloop" else "")
+        ]
         tags: list[Tag] = []
         fields = _fields(event.raw)
         details += self._event_fields(event.type, fields)
@@ -287,17 +291,37 @@ class _Words:
             by = f", recorded by {d['by']}" if d.get("by") else ""
             return Entry(entry.at, when, "Duty", f"Done by hand{how}: {self.duty(d.get('duty'))}{by}")
         if kind == "duty.by_hand":
-            return Entry(entry.at, when, "Duty", f"To do by hand: {self.duty(d.get('duty'))}",
-                         [f"No letter can go: {d.get('task', 'tell them another way')}"])
+            return Entry(
+                entry.at,
+                when,
+                "Duty",
+                f"To do by hand: {self.duty(d.get('duty'))}",
+                [f"No letter can go: {d.get('task', 'tell them another way')}"],
+            )
         if kind == "letter.not_made":
-            return Entry(entry.at, when, "Letter", f"No letter made: {self.duty(d.get('duty'))}",
-                         [str(d.get("why", ""))])
+            return Entry(
+                entry.at,
+                when,
+                "Letter",
+                f"No letter made: {self.duty(d.get('duty'))}",
+                [str(d.get("why", ""))],
+            )
         if kind == "fact.superseded":
-            return Entry(entry.at, when, "Note", "An older update arrived late: the newer one stands",
-                         [EVENT_WORDS.get(str(d.get("type")), str(d.get("type")))])
+            return Entry(
+                entry.at,
+                when,
+                "Note",
+                "An older update arrived late: the newer one stands",
+                [EVENT_WORDS.get(str(d.get("type")), str(d.get("type")))],
+            )
         if kind == "intake.warning":
-            return Entry(entry.at, when, "Note", "Warning when the event was received",
-                         [str(v) for k, v in d.items() if k != "code"] or [str(d.get("code", ""))])
+            return Entry(
+                entry.at,
+                when,
+                "Note",
+                "Warning when the event was received",
+                [str(v) for k, v in d.items() if k != "code"] or [str(d.get("code", ""))],
+            )
         return Entry(entry.at, when, "Note", kind.replace(".", " ").replace("_", " ").capitalize())
 
     def _clock(self, entry: tl.History, d: dict[str, Any]) -> Entry:
@@ -322,8 +346,12 @@ class _Words:
                 if status == ClockStatus.MET_LATE.value:
                     late = calendar.working_days_between(clock.due_on, clock.stopped_on)
                     details.append(f"{late} working day{'s' if late != 1 else ''} after it was due")
-            tags.append(Tag(CLOCK_STATUS_WORDS.get(status, status).capitalize(),
-                            "green" if status == ClockStatus.MET.value else "yellow"))
+            tags.append(
+                Tag(
+                    CLOCK_STATUS_WORDS.get(status, status).capitalize(),
+                    "green" if status == ClockStatus.MET.value else "yellow",
+                )
+            )
         elif what == "breached":
             title = f"Overdue: {label}"
             details.append(f"It was due {self.day(d.get('due'))}")
@@ -347,14 +375,18 @@ class _Words:
         return Entry(entry.at, self.when(entry.at), "Clock", title, details, tags=tags)
 
     def _letter(self, letter: tl.Letter) -> Entry:
-        details = [f"To: {letter.recipient_role}", f"By: {letter.channel}",
-                   f"Now: {letter.status}"]
+        details = [f"To: {letter.recipient_role}", f"By: {letter.channel}", f"Now: {letter.status}"]
         if letter.hold_reasons:
             details.append("Held because: " + "; ".join(letter.hold_reasons))
         words = "See what was sent" if letter.status == "sent" else "See the letter"
-        return Entry(letter.created_at, self.when(letter.created_at), "Letter",
-                     f"Letter owed: {self.duty(letter.duty)}", details,
-                     link=(f"/letters/{letter.id}", f"{words} (letter {letter.id})"))
+        return Entry(
+            letter.created_at,
+            self.when(letter.created_at),
+            "Letter",
+            f"Letter owed: {self.duty(letter.duty)}",
+            details,
+            link=(f"/letters/{letter.id}", f"{words} (letter {letter.id})"),
+        )
 
     def _audit(self, audit: tl.Audit) -> Entry:
         action = AUDIT_WORDS.get(audit.action, audit.action.capitalize())
@@ -365,9 +397,15 @@ class _Words:
         if audit.note:
             details.append(("Why: " if decided else "Note: ") + audit.note)
         tags = [Tag(action, "green" if audit.action == "approved" else "red")] if decided else []
-        return Entry(audit.at, self.when(audit.at), "Approval" if decided else "Letter", title, details,
-                     link=(f"/letters/{audit.outbox_id}", f"See the letter (letter {audit.outbox_id})"),
-                     tags=tags)
+        return Entry(
+            audit.at,
+            self.when(audit.at),
+            "Approval" if decided else "Letter",
+            title,
+            details,
+            link=(f"/letters/{audit.outbox_id}", f"See the letter (letter {audit.outbox_id})"),
+            tags=tags,
+        )
 
 
 def _fields(raw: str) -> dict[str, Any]:

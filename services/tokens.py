@@ -80,7 +80,7 @@ def create(
             "name",
             f"token name {name!r}: use 1–64 letters, digits, dots, hyphens or underscores, "
             "starting with a letter or digit (it names the system, and is recorded as the source "
-            "of the events it sends)"
+            "of the events it sends)",
         )
     granted = _scopes(scopes)
     limited = _teams(teams)

@@ -44,6 +44,7 @@ def reachable_professional(referrer: dict[str, object]) -> bool:
         return False
     return source != UNKNOWN_SOURCE or bool(referrer.get("organisation"))
 
+
 # Referrals from inside the family: the child themselves (1C), or a family member, relative or carer.
 SELF_SOURCE, FAMILY_SOURCE = "1C", "1A"
 

@@ -26,6 +26,7 @@ def is_re_referral(previous_referral: date, referred: date) -> bool:
     (both local dates; a previous referral on 29 February counts to 28 February)."""
     return referred <= add_calendar_months(previous_referral, RE_REFERRAL_MONTHS)
 
+
 # The columns of a case that describe its current episode (the case's identity does not change).
 EPISODE_FIELDS = (
     "state",

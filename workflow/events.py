@@ -286,9 +286,7 @@ def _known(flags: list[str]) -> list[str]:
     vocabulary = {f.value for f in Flag}
     unknown = [f for f in flags if f not in vocabulary]
     if unknown:
-        raise ValueError(
-            f"unknown flags: {', '.join(unknown)} (known: {', '.join(f.value for f in Flag)})"
-        )
+        raise ValueError(f"unknown flags: {', '.join(unknown)} (known: {', '.join(f.value for f in Flag)})")
     return sorted(set(flags))
 
 
