@@ -22,6 +22,7 @@ from cli.app import (
     workflow_app,
 )
 from cli.output import emit_json, emit_table
+from cli.progress import import_progress, lines_in
 from config.settings import get_settings
 from messaging import lifecycle as outbox_lifecycle
 from services import demo as demo_accounts
@@ -56,10 +57,11 @@ def events_import(
     c = cli_context(ctx)
     with c.runtime() as rt:
         if file == "-":
-            report = intake.import_stream(rt, SYSTEM, sys.stdin.buffer, "<stdin>", c.clock())
+            with import_progress(None, as_json) as told:
+                report = intake.import_stream(rt, SYSTEM, sys.stdin.buffer, "<stdin>", c.clock(), told)
         else:
-            with _open(file) as stream:
-                report = intake.import_stream(rt, SYSTEM, stream, Path(file).name, c.clock())
+            with _open(file) as stream, import_progress(lines_in(file), as_json) as told:
+                report = intake.import_stream(rt, SYSTEM, stream, Path(file).name, c.clock(), told)
     if as_json:
         emit_json({**asdict(report), "ok": report.ok})
     else:
