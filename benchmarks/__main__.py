@@ -21,7 +21,7 @@ from benchmarks.harness import Bench, Figure, env_url, print_table, scratch_fold
 
 # The benchmarks, in the order of the table: module names under benchmarks/, each with
 # ``run(bench) -> list[Figure]``.
-SUITES = ("borough",)
+SUITES = ("borough", "ingest")
 
 
 def main(argv: list[str] | None = None) -> int:
