@@ -160,10 +160,7 @@ def run(bench: Bench) -> list[Figure]:
                     events = _events(bench.quick, rt.settings, rt.book.calendar)
                     rt.close()
                     file.write_text("".join(e + "\n" for e in events), encoding="utf-8")
-                if what == "CLI":
-                    seconds = _via_cli(url, file, var)
-                else:
-                    seconds = _via_api(url, events, var)
+                seconds = _via_cli(url, file, var) if what == "CLI" else _via_api(url, events, var)
                 baseline = _bulk_insert(fresh, _written(url))
                 figures += _figures(what, name, len(events), seconds, baseline)
     return figures
