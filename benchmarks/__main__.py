@@ -21,7 +21,7 @@ from benchmarks.harness import Bench, Figure, env_url, print_table, scratch_fold
 
 # The benchmarks, in the order of the table: module names under benchmarks/, each with
 # ``run(bench) -> list[Figure]``.
-SUITES = ("borough", "startup", "letters", "sweep", "queues", "latency")
+SUITES = ("borough", "ingest", "startup", "letters", "sweep", "queues", "latency")
 
 
 def main(argv: list[str] | None = None) -> int:

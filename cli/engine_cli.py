@@ -49,16 +49,18 @@ def events_import(
 ) -> None:
     """Import events. Exits 0 when every line was taken, 1 when lines were rejected (they are
     kept: see `events rejected`), 2 when the import itself failed (unreadable input, no database)."""
+    from cli.progress import import_progress, lines_in
     from services import intake
     from services.actors import SYSTEM
 
     c = cli_context(ctx)
     with c.runtime() as rt:
         if file == "-":
-            report = intake.import_stream(rt, SYSTEM, sys.stdin.buffer, "<stdin>", c.clock())
+            with import_progress(None, as_json) as told:
+                report = intake.import_stream(rt, SYSTEM, sys.stdin.buffer, "<stdin>", c.clock(), told)
         else:
-            with _open(file) as stream:
-                report = intake.import_stream(rt, SYSTEM, stream, Path(file).name, c.clock())
+            with _open(file) as stream, import_progress(lines_in(file), as_json) as told:
+                report = intake.import_stream(rt, SYSTEM, stream, Path(file).name, c.clock(), told)
     if as_json:
         emit_json({**asdict(report), "ok": report.ok})
     else:

@@ -118,7 +118,8 @@ def admit(
     with _through_the_table():
         message.status = status.value
     session.add(message)
-    session.flush()
+    if message.id is None:
+        session.flush()  # the audit row names it (a batch gives the id beforehand instead)
     _audit(session, message, step, by, at, note)
 
 

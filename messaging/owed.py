@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from messaging.lifecycle import SYSTEM, admit, move
 from messaging.outbox import OutboxMessage, Status
+from workflow import batch
 from workflow.happened import DutyDoneByHand, LetterOwed, LettersWithdrawn, RiskCameToLight
 from workflow.history import record
 
@@ -19,7 +20,11 @@ def create_letter(session: Session, owed: LetterOwed) -> None:
     """One outbox row per duty, event and recipient (a replay finds the key and adds nothing)."""
     case, who = owed.case, owed.recipient
     key = f"{owed.duty}:{owed.event_id}:{who.key}"
-    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)):
+    loaded = batch.current(session)
+    if loaded is not None:
+        if key in loaded.letter_keys:  # the batch read every letter of its cases
+            return
+    elif session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)):
         return
     message = OutboxMessage(
         idempotency_key=key,
@@ -38,6 +43,10 @@ def create_letter(session: Session, owed: LetterOwed) -> None:
         payload={"medium": who.medium, "episode": case.episode, "hold_reasons": list(owed.holds)},
     )
     status = Status.HELD if owed.holds else Status.QUEUED
+    if loaded is not None:
+        message.id = loaded.ids.next(OutboxMessage)  # known now: admit need not flush for it
+        loaded.letters[case.id].append(message)
+        loaded.letter_keys.add(key)
     admit(session, message, status, SYSTEM, owed.at, "; ".join(owed.holds) or None)
     record(
         session,
@@ -54,11 +63,17 @@ def create_letter(session: Session, owed: LetterOwed) -> None:
 def hold_waiting(session: Session, risk: RiskCameToLight) -> None:
     """A risk has just become known: letters still waiting to go are held for review too. Those a
     person already approved stay approved, unless the approval lapses (a child's death)."""
-    waiting = session.scalars(
-        select(OutboxMessage)
-        .where(OutboxMessage.case_id == risk.case.id, OutboxMessage.status == Status.QUEUED.value)
-        .with_for_update()
-    ).all()
+    loaded = batch.current(session)
+    if loaded is not None:
+        waiting = [m for m in loaded.letters[risk.case.id] if m.status == Status.QUEUED.value]
+    else:
+        waiting = list(
+            session.scalars(
+                select(OutboxMessage)
+                .where(OutboxMessage.case_id == risk.case.id, OutboxMessage.status == Status.QUEUED.value)
+                .with_for_update()
+            )
+        )
     for message in waiting:
         approved = message.payload.get("approved_by")
         if approved and not risk.approvals_lapse:
@@ -75,6 +90,10 @@ def hold_waiting(session: Session, risk: RiskCameToLight) -> None:
 
 
 def _unsent(session: Session, case_id: int, duties: tuple[str, ...]) -> list[OutboxMessage]:
+    unsent = (Status.QUEUED.value, Status.HELD.value)
+    loaded = batch.current(session)
+    if loaded is not None:
+        return [m for m in loaded.letters[case_id] if m.duty in duties and m.status in unsent]
     return list(
         session.scalars(
             select(OutboxMessage)
@@ -132,6 +151,16 @@ def withdraw_unsent(session: Session, withdrawn: LettersWithdrawn) -> None:
             duty=message.duty,
             why="decision amended",
         )
+
+
+def letters_of(session: Session, case_ids: list[int]) -> list[OutboxMessage]:
+    """Every letter of these cases, oldest first, locked: what a batch of their events may change."""
+    query = select(OutboxMessage).where(OutboxMessage.case_id.in_(case_ids)).order_by(OutboxMessage.id)
+    return list(session.scalars(query.with_for_update()))
+
+
+def letter_key(message: OutboxMessage) -> str:
+    return message.idempotency_key
 
 
 def duty_complete(session: Session, message: OutboxMessage) -> bool:

@@ -2,25 +2,29 @@
 
 An import commits every :data:`BATCH` lines, each batch its own unit of work, so a crash loses
 at most one batch and a long file never holds the write lock for long; every line is kept
-whatever becomes of it. Then the rejections that order could explain are retried. An import that
+whatever becomes of it. A batch is taken at once (:mod:`workflow.intake_batch`: a few statements
+a batch rather than a few an event); when that cannot be (another importer took one of its ids
+at the same moment) it is rolled back and taken again line by line. Then the rejections that
+order could explain are retried, those of the cases the import changed. An import that
 cannot go on (its input unreadable, the database gone) raises :class:`ImportFailed` saying how far
 it got, never a traceback.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 from typing import IO
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from messaging import owed
 from services.actors import Actor
 from services.authorisation import Action, authorise
 from services.runtime import Runtime
-from workflow import intake
+from workflow import intake, intake_batch
 from workflow.errors import ImportFailed, ReceivedStatus, RejectionKind
 from workflow.intake import ImportReport, RetryReport
 from workflow.jsonlines import read_lines
@@ -38,31 +42,46 @@ def _batches(lines: Iterable[bytes | str]) -> Iterator[list[tuple[int, bytes | s
         yield batch
 
 
+Progress = Callable[[int], None]  # told the number of the last line committed, after each batch
+
+
 def import_stream(
-    rt: Runtime, actor: Actor, stream: IO[bytes], source: str, now: datetime | None = None
+    rt: Runtime,
+    actor: Actor,
+    stream: IO[bytes],
+    source: str,
+    now: datetime | None = None,
+    progress: Progress | None = None,
 ) -> ImportReport:
     """Import a file or standard input as bytes: each line is decoded on its own, so one line
     that is not UTF-8 is refused by its number and the others are taken."""
-    return import_events(rt, actor, read_lines(stream), source, now)
+    return import_events(rt, actor, read_lines(stream), source, now, progress)
 
 
 def import_events(
-    rt: Runtime, actor: Actor, lines: Iterable[bytes | str], source: str, now: datetime | None = None
+    rt: Runtime,
+    actor: Actor,
+    lines: Iterable[bytes | str],
+    source: str,
+    now: datetime | None = None,
+    progress: Progress | None = None,
 ) -> ImportReport:
-    """Import JSON Lines from ``source``; then retry what earlier order problems held back."""
+    """Import JSON Lines from ``source``; then retry what earlier order problems held back, for
+    the cases this import changed (``retry_rejected`` retries them all)."""
     authorise(actor, Action.IMPORT_EVENTS)
     now = now or rt.clock()
     source = source[:SOURCE_LENGTH]
     report = ImportReport()
     rejected_rows: list[int] = []
+    touched: set[str] = set()  # refs of the cases the valid events name
     taken = 0  # lines committed so far
     try:
         for batch in _batches(lines):
-            with rt.writing() as uow:
-                rejected_rows += intake.import_lines(uow.session, rt.book, batch, source, now, report)
-                uow.commit()
+            rejected_rows += _import_batch(rt, batch, source, now, report, touched)
             taken = batch[-1][0]
-        retried = _retry(rt, now)
+            if progress is not None:
+                progress(taken)
+        retried = _retry(rt, now, touched) if touched else RetryReport()
     except (OSError, SQLAlchemyError) as exc:
         raise _failed(exc, taken) from exc
     report.retried_accepted = retried.accepted
@@ -78,6 +97,38 @@ def import_events(
             if result.status == ReceivedStatus.REJECTED and result.row not in still:
                 result.status, result.reason = ReceivedStatus.ACCEPTED.value, None
     return report
+
+
+def _import_batch(
+    rt: Runtime,
+    lines: list[tuple[int, bytes | str]],
+    source: str,
+    now: datetime,
+    report: ImportReport,
+    touched: set[str],
+) -> list[int]:
+    """One batch, one unit of work: at once, or line by line when at once could not be."""
+    part, cases = ImportReport(), set[str]()
+    try:
+        with rt.writing() as uow:
+            rejected = intake_batch.import_batch(
+                uow.session, rt.book, lines, source, now, part, (owed.letters_of, owed.letter_key), cases
+            )
+            uow.commit()
+    except (intake_batch.LateRejection, IntegrityError):
+        # Rolled back whole; line by line, each event in a savepoint of its own, the line that
+        # could not be taken at once is taken (or refused, or found a duplicate) on its own.
+        part, cases = ImportReport(), set()
+        with rt.writing() as uow:
+            rejected = intake.import_lines(uow.session, rt.book, lines, source, now, part, cases)
+            uow.commit()
+    report.accepted += part.accepted
+    report.duplicates += part.duplicates
+    report.rejected += part.rejected
+    report.warnings += part.warnings
+    report.results += part.results
+    touched |= cases
+    return rejected
 
 
 def retry_rejected(rt: Runtime, actor: Actor, now: datetime | None = None) -> RetryReport:
@@ -100,11 +151,11 @@ def _failed(exc: OSError | SQLAlchemyError, taken: int) -> ImportFailed:
     )
 
 
-def _retry(rt: Runtime, now: datetime) -> RetryReport:
+def _retry(rt: Runtime, now: datetime, cases: set[str] | None = None) -> RetryReport:
     report = RetryReport()
     while True:
         with rt.writing() as uow:
-            progressed, remaining = intake.retry_pass(uow.session, rt.book, now, report.warnings)
+            progressed, remaining = intake.retry_pass(uow.session, rt.book, now, report.warnings, cases)
             uow.commit()
         report.accepted += progressed
         report.still_rejected = remaining

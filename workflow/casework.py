@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from workflow import clocks, duties, episodes
+from workflow import batch, clocks, duties, episodes
 from workflow.census import DOMESTIC_ABUSE_FACTORS, Flag
 from workflow.errors import EventRefused, UnknownCase
 from workflow.events import (
@@ -97,7 +97,11 @@ def apply(
     write lock) so two importers cannot interleave on one case. ``by_caseloop`` marks an event
     caseloop records for itself (:mod:`workflow.fulfilment`), never one from the integration feed.
     """
-    case = session.scalar(select(Case).where(Case.ref == event.case).with_for_update())
+    loaded = batch.current(session)
+    if loaded is not None:
+        case = loaded.cases.get(event.case)  # locked with the rest of the batch's cases
+    else:
+        case = session.scalar(select(Case).where(Case.ref == event.case).with_for_update())
     if case is None and event.type != "referral.received":
         raise UnknownCase(
             "case", f"unknown case {event.case!r}: no referral.received has been accepted for it yet"
@@ -113,6 +117,12 @@ def apply(
                 f"{case.ref} ({moved.isoformat()}): events take effect in the order they happened, "
                 "and an older one cannot move the case back",
             )
+    if case is not None:
+        clocks.check_event(session, book, case, event)
+    # Every check that can refuse the event is above this line: nothing has changed yet, so a
+    # refused event leaves nothing to undo. A batch relies on it (it keeps no savepoint).
+    if loaded is not None:
+        loaded.mutated = True
 
     if isinstance(event, ReferralReceived):
         case = _open_episode(session, book, case, event)
@@ -154,8 +164,11 @@ def _open_episode(
     session: Session, book: clocks.Rulebook, case: Case | None, event: ReferralReceived
 ) -> Case:
     re_referral = False
+    loaded = batch.current(session)
     if case is None:
         case = Case(ref=event.case, state=State.NEW.value, episode=1)
+        if loaded is not None:
+            loaded.add_case(case)  # its id now, with no flush
         session.add(case)
     else:
         # A closed case referred again is a new episode; its clocks and facts start afresh.
@@ -179,7 +192,8 @@ def _open_episode(
     case.closed_at = case.closure_reason = None
     case.updated_at = event.at
     case.fact_times = {STATE: event.at.isoformat()}
-    session.flush()
+    if loaded is None:
+        session.flush()  # the new case's id, for the rows that follow
     if case.episode > 1:
         record(session, case, "episode.opened", event.at, None, re_referral_within_12_months=re_referral)
     return case

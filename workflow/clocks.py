@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from workflow import batch
 from workflow.calendar import WorkingCalendar, add_calendar_months
 from workflow.census import NON_PROFESSIONAL_SOURCES, SCHOOL_SOURCES
 from workflow.errors import EventRefused, MalformedEvent, TransitionNotAllowed
@@ -117,6 +118,9 @@ def matches(trigger: Trigger, event: Event, case: Case, met: frozenset[str] = fr
 
 def _case_clocks(session: Session, case: Case) -> list[ClockRow]:
     """The clocks of the case that an event can still touch: all of this episode, and any active."""
+    loaded = batch.current(session)
+    if loaded is not None:
+        return [c for c in loaded.clocks[case.id] if c.episode == case.episode or c.status in ACTIVE]
     return list(
         session.scalars(
             select(ClockRow)
@@ -192,6 +196,8 @@ def apply_event(session: Session, book: Rulebook, case: Case, event: Event, rece
             calendar_version=book.calendar_version,
             updated_at=event.at,
         )
+        if (loaded := batch.current(session)) is not None:
+            loaded.add_clock(clock)
         session.add(clock)
         known.append(clock)
         _log(session, case, clock, "clock.started", event.at, received_id)
@@ -224,15 +230,17 @@ def _withdraw_decision(
             _log(session, case, clock, "clock.cancelled", event.at, received_id, why="decision amended")
 
 
-def _pause_or_resume(
-    session: Session,
-    book: Rulebook,
-    case: Case,
-    event: ClockPaused | ClockResumed,
-    known: list[ClockRow],
-    on: date,
-    received_id: int | None,
-) -> None:
+def check_event(session: Session, book: Rulebook, case: Case, event: Event) -> None:
+    """Refuse, before anything changes, an event the case's clocks cannot take (a pause of a
+    clock that is not running, a resume of one that is not paused)."""
+    if isinstance(event, ClockPaused | ClockResumed):
+        _paused_clock(book, case, event, _case_clocks(session, case), book.local_date(event.at))
+
+
+def _paused_clock(
+    book: Rulebook, case: Case, event: ClockPaused | ClockResumed, known: list[ClockRow], on: date
+) -> tuple[ClockRule, ClockRow]:
+    """The rule and the clock a pause or a resume acts on, or the reason it cannot."""
     rule = book.policy.clock(event.clock)
     if rule is None:
         names = ", ".join(r.name for r in book.policy.rules if r.pausable) or "none"
@@ -261,6 +269,20 @@ def _pause_or_resume(
         raise EventRefused(
             "at", f"clock.resumed dated {on} is before the pause it would end ({clock.paused_on})"
         )
+    return rule, clock
+
+
+def _pause_or_resume(
+    session: Session,
+    book: Rulebook,
+    case: Case,
+    event: ClockPaused | ClockResumed,
+    known: list[ClockRow],
+    on: date,
+    received_id: int | None,
+) -> None:
+    rule, clock = _paused_clock(book, case, event, known, on)
+    pausing = isinstance(event, ClockPaused)
     if pausing:
         clock.status, clock.paused_on = ClockStatus.PAUSED, on
         assert isinstance(event, ClockPaused)

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from workflow import limits
+from workflow import batch, limits
 from workflow.bus import publish
 from workflow.census import (
     DOMESTIC_ABUSE_FACTORS,
@@ -171,8 +171,7 @@ def on_event(
         if reasons:
             lapse = isinstance(event, CaseClosed) and approval_lapses(case)
             publish(session, RiskCameToLight(case, tuple(reasons), event.at, received_id, lapse))
-    episode = select(ClockRow).where(ClockRow.case_id == case.id, ClockRow.episode == case.episode)
-    met = met_this_episode(session.scalars(episode), case)
+    met = met_this_episode(_episode_clocks(session, case), case)
     for duty in book.policy.duties:
         if not any(matches(t, event, case, met) for t in duty.after):
             continue
@@ -201,6 +200,15 @@ def on_event(
             publish(session, LetterOwed(case, duty.name, who, channel, event.id, event.at, received_id, mine))
 
 
+def _episode_clocks(session: Session, case: Case) -> list[ClockRow]:
+    """The case's clocks of its current episode, oldest first (a batch has them already)."""
+    loaded = batch.current(session)
+    if loaded is not None:
+        return [c for c in loaded.clocks[case.id] if c.episode == case.episode]
+    query = select(ClockRow).where(ClockRow.case_id == case.id, ClockRow.episode == case.episode)
+    return list(session.scalars(query.order_by(ClockRow.id)))
+
+
 def _child_who_referred(case: Case, who: Recipient) -> tuple[str, ...]:
     """A child who referred themselves may live with the people they told us about: a letter to
     them at home could be opened by those people, so a worker decides how to reply first."""
@@ -214,14 +222,11 @@ def _said_the_same_day(session: Session, book: Rulebook, case: Case, duty: DutyR
     if not duty.not_on_the_same_day_as:
         return ""
     today = book.local_date(event.at)
-    earlier = session.scalars(
-        select(ClockRow).where(
-            ClockRow.case_id == case.id,
-            ClockRow.episode == case.episode,
-            ClockRow.name.in_(duty.not_on_the_same_day_as),
-            ClockRow.status != ClockStatus.CANCELLED,
-        )
-    ).all()
+    earlier = [
+        c
+        for c in _episode_clocks(session, case)
+        if c.name in duty.not_on_the_same_day_as and c.status != ClockStatus.CANCELLED
+    ]
     same_day = [c.name for c in earlier if book.local_date(c.started_at) == today]
     if not same_day:
         return ""
@@ -231,14 +236,7 @@ def _said_the_same_day(session: Session, book: Rulebook, case: Case, duty: DutyR
 def _cancel_clock(
     session: Session, book: Rulebook, case: Case, name: str, event: Event, received_id: int | None, why: str
 ) -> None:
-    clock = session.scalar(
-        select(ClockRow).where(
-            ClockRow.case_id == case.id,
-            ClockRow.episode == case.episode,
-            ClockRow.name == name,
-            ClockRow.status.in_([s.value for s in ACTIVE]),
-        )
-    )
+    clock = next((c for c in _episode_clocks(session, case) if c.name == name and c.status in ACTIVE), None)
     if clock is None:
         return
     clock.status, clock.stopped_at, clock.updated_at = ClockStatus.CANCELLED, event.at, event.at

@@ -14,7 +14,7 @@ runs in the caller's transaction; :mod:`services.intake` decides where transacti
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -84,16 +84,27 @@ def import_lines(
     source: str,
     now: datetime,
     report: ImportReport,
+    touched: set[str] | None = None,
 ) -> list[int]:
-    """Take numbered lines from ``source`` in the caller's transaction (a savepoint per event).
-    Lines may be bytes (decoded here, each on its own) or text. A blank line is no event and is
-    passed over. Adds to ``report``; returns the ids of the rows this batch rejected."""
+    """Take numbered lines from ``source`` in the caller's transaction, a savepoint per event
+    (:mod:`workflow.intake_batch` takes a batch at once; this is its fallback, and the way to
+    take a few lines). Lines may be bytes (decoded here, each on its own) or text. A blank line
+    is no event and is passed over. Adds to ``report``, and the refs of the cases its valid
+    events name to ``touched`` (those whose parked events may now fit); returns the ids of the
+    rows this batch rejected."""
     rejected_rows: list[int] = []
     for line_no, raw in lines:
         text, refused = jsonlines.decode(raw, first=line_no == 1)
-        if refused is not None or text.strip(_JSON_WHITESPACE):
-            _import_one(session, book, text, refused, source, line_no, now, report, rejected_rows)
+        if is_event(text, refused):
+            case = _import_one(session, book, text, refused, source, line_no, now, report, rejected_rows)
+            if case is not None and touched is not None:
+                touched.add(case)
     return rejected_rows
+
+
+def is_event(text: str, refused: MalformedEvent | None) -> bool:
+    """Whether a decoded line is an event to take (a blank line is not)."""
+    return refused is not None or bool(text.strip(_JSON_WHITESPACE))
 
 
 # Only these make a line blank (str.strip would also strip control characters and separators).
@@ -125,39 +136,21 @@ def _import_one(
     now: datetime,
     report: ImportReport,
     rejected_rows: list[int],
-) -> None:
-    row = ReceivedEvent(
-        raw=jsonlines.showable(raw), source=source, line_no=line_no, received_at=now, attempts=1
-    )
+) -> str | None:
+    """Take one line; returns the ref of the case it names, if it is a valid event."""
+    row = received_row(raw, source, line_no, now)
     try:
-        if refused is not None:
-            raise refused
-        data = parse_line(raw)
-        # Kept to show on the rejected list, even when the event is refused for them.
-        row.claimed_id = _storable(data.get("id"), limits.EVENT_ID)
-        row.case_ref = _storable(data.get("case"), limits.CASE_REF)
-        row.type = _storable(data.get("type"), limits.CODE)
-        event = validate_event(data)
-        row.occurred_at = event.at
-        if event.at - now > FUTURE_TOLERANCE:
-            raise MalformedEvent("at", f"{event.at.isoformat()} is in the future")
-        _from_the_feed(event, book)
+        data, event = checked(book, row, raw, refused, now)
         previous = session.scalar(select(ReceivedEvent).where(ReceivedEvent.event_id == event.id))
-        if previous is not None and _content(previous.raw) != data:
-            raise EventConflict(
-                "id",
-                f"event {event.id} was already received with different content (line "
-                f"{previous.line_no} of {previous.source}); one id names one event: send the "
-                "change as a new event with its own id",
-            )
+        check_conflict(previous, data, event)
     except EventRejected as exc:
         exc.line = line_no
-        _store_rejection(session, row, exc, rejected_rows, report)
-        return
+        store_rejection(session, row, exc, rejected_rows, report)
+        return None
 
     if previous is not None:
-        _duplicate(report, line_no, event.id, previous)
-        return
+        duplicate(report, line_no, event.id, previous)
+        return event.case
     row.event_id, row.status, row.accepted_at = event.id, ReceivedStatus.ACCEPTED.value, now
     try:
         with session.begin_nested():
@@ -165,19 +158,63 @@ def _import_one(
             session.flush()
             case = casework.apply(session, book, event, row.id)
             warned = intake_warnings.check(session, case, event, row.id)
-        report.accepted += 1
-        report.warnings += [f"line {line_no}: {w}" for w in warned]
-        accepted = LineResult(line_no, event.id, ReceivedStatus.ACCEPTED.value, None, warned, row.id)
-        report.results.append(accepted)
+        accepted(report, line_no, event, warned, row.id)
+        return event.case
     except EventRejected as exc:
         exc.line = line_no
-        _store_rejection(session, _fresh(row), exc, rejected_rows, report)
+        store_rejection(session, _fresh(row), exc, rejected_rows, report)
+        return event.case
     except IntegrityError:
         # Another importer may have taken this id between our look-up and our insert.
         previous = session.scalar(select(ReceivedEvent).where(ReceivedEvent.event_id == event.id))
         if previous is None:
             raise
-        _duplicate(report, line_no, event.id, previous)
+        duplicate(report, line_no, event.id, previous)
+    return None
+
+
+def received_row(raw: str, source: str, line_no: int, now: datetime) -> ReceivedEvent:
+    """The row that keeps a line, whatever becomes of it."""
+    return ReceivedEvent(
+        raw=jsonlines.showable(raw), source=source, line_no=line_no, received_at=now, attempts=1
+    )
+
+
+def checked(
+    book: Rulebook, row: ReceivedEvent, raw: str, refused: MalformedEvent | None, now: datetime
+) -> tuple[dict[str, object], Event]:
+    """The line's content and its event, or the ``EventRejected`` saying what is wrong with it
+    (pure: no database). What the line claims is copied to ``row`` to show on the rejected list."""
+    if refused is not None:
+        raise refused
+    data = parse_line(raw)
+    # Kept to show on the rejected list, even when the event is refused for them.
+    row.claimed_id = _storable(data.get("id"), limits.EVENT_ID)
+    row.case_ref = _storable(data.get("case"), limits.CASE_REF)
+    row.type = _storable(data.get("type"), limits.CODE)
+    event = validate_event(data)
+    row.occurred_at = event.at
+    if event.at - now > FUTURE_TOLERANCE:
+        raise MalformedEvent("at", f"{event.at.isoformat()} is in the future")
+    _from_the_feed(event, book)
+    return data, event
+
+
+def check_conflict(previous: ReceivedEvent | None, data: object, event: Event) -> None:
+    """Refuse a line whose id was received before with other content."""
+    if previous is not None and _content(previous.raw) != data:
+        raise EventConflict(
+            "id",
+            f"event {event.id} was already received with different content (line "
+            f"{previous.line_no} of {previous.source}); one id names one event: send the "
+            "change as a new event with its own id",
+        )
+
+
+def accepted(report: ImportReport, line_no: int, event: Event, warned: list[str], row_id: int) -> None:
+    report.accepted += 1
+    report.warnings += [f"line {line_no}: {w}" for w in warned]
+    report.results.append(LineResult(line_no, event.id, ReceivedStatus.ACCEPTED.value, None, warned, row_id))
 
 
 # Events caseloop records for itself (a letter that failed); a case system may not send them.
@@ -223,14 +260,15 @@ def _fresh(row: ReceivedEvent) -> ReceivedEvent:
     )
 
 
-def _store_rejection(
+def store_rejection(
     session: Session, row: ReceivedEvent, exc: EventRejected, ids: list[int], report: ImportReport
 ) -> None:
     row.status, row.rejection_kind, row.reason = ReceivedStatus.REJECTED.value, exc.kind.value, exc.reason
     if exc.kind is RejectionKind.MALFORMED:
         row.event_id = None  # a corrected line may be sent again with the same id
     session.add(row)
-    session.flush()
+    if row.id is None:
+        session.flush()  # its id, for the report (a batch gives it beforehand)
     ids.append(row.id)
     report.rejected.append(exc.reason)
     report.results.append(
@@ -238,7 +276,7 @@ def _store_rejection(
     )
 
 
-def _duplicate(report: ImportReport, line_no: int, event_id: str, previous: ReceivedEvent) -> None:
+def duplicate(report: ImportReport, line_no: int, event_id: str, previous: ReceivedEvent) -> None:
     note = _duplicate_note(line_no, event_id, previous)
     report.duplicates.append(note)
     report.results.append(LineResult(line_no, event_id, DUPLICATE, note))
@@ -260,20 +298,36 @@ def _storable(value: object, length: int) -> str | None:
 
 
 def retry_pass(
-    session: Session, book: Rulebook, now: datetime, warnings: list[str] | None = None
+    session: Session,
+    book: Rulebook,
+    now: datetime,
+    warnings: list[str] | None = None,
+    cases: Collection[str] | None = None,
 ) -> tuple[int, int]:
-    """One pass over every rejection that order could explain, oldest event first, in the
-    caller's transaction. Returns how many were accepted and how many are still waiting; the
-    warnings about those accepted are added to ``warnings``."""
+    """One pass over every rejection that order could explain (or only those of ``cases``, the
+    refs an import changed: no other case has anything new to explain its events), oldest event
+    first, in the caller's transaction. Returns how many were accepted and how many are still
+    waiting; the warnings about those accepted are added to ``warnings``."""
     progressed = 0
-    waiting = session.scalars(
-        select(ReceivedEvent)
-        .where(
-            ReceivedEvent.status == ReceivedStatus.REJECTED.value,
-            ReceivedEvent.rejection_kind.notin_([k.value for k in RejectionKind if not k.retryable]),
-        )
-        .order_by(ReceivedEvent.occurred_at, ReceivedEvent.id)
-    ).all()
+    parked = select(ReceivedEvent).where(
+        ReceivedEvent.status == ReceivedStatus.REJECTED.value,
+        ReceivedEvent.rejection_kind.notin_([k.value for k in RejectionKind if not k.retryable]),
+    )
+    if cases is None:
+        waiting = list(session.scalars(parked))
+    else:
+        refs = sorted(cases)
+        # Those that waited too long, of any case, are still set aside by every import.
+        found = {
+            r.id: r for r in session.scalars(parked.where(ReceivedEvent.received_at < now - PARKED_AT_MOST))
+        }
+        for start in range(0, len(refs), 500):
+            found.update(
+                (r.id, r)
+                for r in session.scalars(parked.where(ReceivedEvent.case_ref.in_(refs[start : start + 500])))
+            )
+        waiting = list(found.values())
+    waiting.sort(key=lambda r: (r.occurred_at is None, r.occurred_at or now, r.id))
     expired = 0
     for row in waiting:
         if now - row.received_at > PARKED_AT_MOST:

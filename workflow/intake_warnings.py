@@ -14,6 +14,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from workflow import batch
 from workflow.events import Event, ReferralReceived
 from workflow.history import record
 from workflow.model import Case
@@ -39,14 +40,19 @@ def check(session: Session, case: Case, event: Event, received_id: int | None) -
                 f"the child is {ADULT_AGE} or over on the referral date; accepted: check the date of birth",
             )
         )
-    if _directory_imported(session):
+    loaded = batch.current(session)
+    if loaded.directory_imported if loaded is not None else _directory_imported(session):
         team = getattr(event, "team", None)
-        if isinstance(team, str) and not _team_known(session, team):
+        if isinstance(team, str) and not (
+            team in loaded.teams if loaded is not None else _team_known(session, team)
+        ):
             found.append(
                 ("unknown_team", {"team": team}, f"team {team!r} is not in the staff directory; accepted")
             )
         worker = getattr(event, "worker", None)
-        if isinstance(worker, str) and session.get(Staff, worker) is None:
+        if isinstance(worker, str) and not (
+            worker in loaded.workers if loaded is not None else session.get(Staff, worker) is not None
+        ):
             found.append(
                 (
                     "unknown_worker",
