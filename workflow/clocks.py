@@ -287,7 +287,7 @@ def _log(
     record(session, case, kind, at, received_id, **detail, **extra)
 
 
-def _with_their_cases(clocks: Select[tuple[ClockRow]]) -> Select[tuple[ClockRow]]:
+def _with_their_cases(clocks: Select[ClockRow]) -> Select[ClockRow]:
     """``clocks`` locked together with their cases, skipping any clock or case in use.
 
     Applying an event locks its case and then changes its clocks. The sweep's changes are written
