@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from workflow import batch
@@ -309,14 +309,28 @@ def _log(
     record(session, case, kind, at, received_id, **detail, **extra)
 
 
+def _with_their_cases(clocks: Select[ClockRow]) -> Select[ClockRow]:
+    """``clocks`` locked together with their cases, skipping any clock or case in use.
+
+    Applying an event locks its case and then changes its clocks. The sweep's changes are written
+    to the case history, whose foreign key needs a share of the case's lock: a sweep holding a
+    clock and then waiting for its case, while the intake holds the case and waits for the clock,
+    is a deadlock PostgreSQL ends by failing one of them. Taken in one statement with SKIP LOCKED,
+    the sweep never waits; what it skips, the next pass gets. (SQLite serialises writers.)"""
+    return (
+        clocks.join(Case, Case.id == ClockRow.case_id)
+        .order_by(ClockRow.id)
+        .with_for_update(skip_locked=True, of=(ClockRow, Case))
+    )
+
+
 def mark_breaches(session: Session, book: Rulebook, now: datetime) -> int:
     """Mark running clocks whose due date has passed (in local time) as breached."""
     today = book.local_date(now)
     overdue = session.scalars(
-        select(ClockRow)
-        .where(ClockRow.status == ClockStatus.RUNNING, ClockRow.due_on < today)
-        .order_by(ClockRow.id)
-        .with_for_update(skip_locked=True)
+        _with_their_cases(
+            select(ClockRow).where(ClockRow.status == ClockStatus.RUNNING, ClockRow.due_on < today)
+        )
     ).all()
     cases = _cases_for(session, overdue)
     for clock in overdue:
@@ -333,13 +347,12 @@ def recalculate(session: Session, book: Rulebook, now: datetime) -> int:
     """
     policy_v, calendar_v = book.policy_version, book.calendar_version
     stale = session.scalars(
-        select(ClockRow)
-        .where(
-            ClockRow.status.in_([s.value for s in ACTIVE]),
-            (ClockRow.policy_version != policy_v) | (ClockRow.calendar_version != calendar_v),
+        _with_their_cases(
+            select(ClockRow).where(
+                ClockRow.status.in_([s.value for s in ACTIVE]),
+                (ClockRow.policy_version != policy_v) | (ClockRow.calendar_version != calendar_v),
+            )
         )
-        .order_by(ClockRow.id)
-        .with_for_update(skip_locked=True)
     ).all()
     cases = _cases_for(session, stale)
     today, moved = book.local_date(now), 0
