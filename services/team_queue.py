@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from messaging import lateness
 from services.actors import Actor, Kind
-from services.authorisation import Action, authorise, visible_cases
+from services.authorisation import Action, authorise, visible_in_teams
 from services.runtime import Runtime
 from workflow import queries
 from workflow.calendar import WorkingCalendar
@@ -217,7 +217,7 @@ def at_risk_until(calendar: WorkingCalendar, today: date) -> date:
 
 def _scope(actor: Actor, team: str | None) -> ColumnElement[bool]:
     teams = teams_of(actor)
-    return Case.team.in_(sorted({team} if team else teams)) & visible_cases(actor)
+    return visible_in_teams(actor, {team} if team else teams)
 
 
 def _nobody_has(today: date) -> ColumnElement[bool]:

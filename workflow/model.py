@@ -13,6 +13,7 @@ from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, 
 from sqlalchemy.orm import Mapped, mapped_column
 
 from workflow.db import Base, UTCDateTime
+from workflow.queue_indexes import cases_open_by_team, clocks_live
 
 
 class Case(Base):
@@ -40,6 +41,8 @@ class Case(Base):
     # When each kind of fact (the state, the worker, the household …) last changed, by the time
     # of the event that changed it: an older event arriving late never overwrites a newer fact.
     fact_times: Mapped[dict[str, str] | None] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (cases_open_by_team(),)
 
 
 class Episode(Base):
@@ -125,4 +128,5 @@ class ClockRow(Base):
         UniqueConstraint("case_id", "episode", "name", "seq", name="uq_clocks_case_episode_name_seq"),
         Index("ix_clocks_status_due", "status", "due_on"),
         Index("ix_clocks_case", "case_id", "episode"),
+        clocks_live(),
     )

@@ -1,0 +1,57 @@
+"""The partial indexes the queues read through, as the models declare them.
+
+Most cases are closed and most clocks have stopped, so a queue that starts from a team's open
+cases or from the clocks still counting must not walk the rest. Each index holds only the live
+rows (``postgresql_where`` and ``sqlite_where`` alike) and, on PostgreSQL, carries the columns
+the queues read (INCLUDE), so that the planner answers from the index without visiting the wide
+case rows. Migration 0013 creates them with the same literal predicates.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, Index, column, literal_column
+
+# The clock statuses of workflow.clocks.ACTIVE and the case states of
+# workflow.lifecycle.OPEN_STATES, written out (a test checks they still agree): an index's
+# predicate is fixed when the index is made, and the model module must not import the engine.
+LIVE_CLOCK_STATUSES = ("breached", "paused", "running")
+OPEN_CASE_STATES = (
+    "assessment",
+    "cin_plan",
+    "concluded",
+    "cp_plan",
+    "icpc_pending",
+    "referral",
+    "referral_nfa",
+    "stepped_down",
+    "strategy",
+)
+
+
+def _in(name: str, values: tuple[str, ...]) -> ColumnElement[bool]:
+    # Literals, not bound parameters: DDL carries no parameters.
+    return column(name).in_([literal_column(f"'{v}'") for v in values])
+
+
+def clocks_live() -> Index:
+    """The clocks still live (running, breached, paused), by case."""
+    where = _in("status", LIVE_CLOCK_STATUSES)
+    return Index(
+        "ix_clocks_live",
+        "case_id",
+        postgresql_where=where,
+        sqlite_where=where,
+        postgresql_include=["name", "status", "due_on", "episode", "seq", "started_at", "id"],
+    )
+
+
+def cases_open_by_team() -> Index:
+    """The open cases, by team."""
+    where = _in("state", OPEN_CASE_STATES)
+    return Index(
+        "ix_cases_open_team",
+        "team",
+        postgresql_where=where,
+        sqlite_where=where,
+        postgresql_include=["id", "worker", "state", "ref", "referral_at"],
+    )
