@@ -42,7 +42,7 @@ def test_0013_upgrades_matches_the_models_and_downgrades(database_url: str) -> N
     upgrade(database_url)
     assert _indexes(database_url) >= QUEUE_INDEXES
     assert _index_differences(database_url) == []
-    command.downgrade(alembic_config(database_url), "0011")
+    command.downgrade(alembic_config(database_url), "0012")
     assert not QUEUE_INDEXES & _indexes(database_url)
     upgrade(database_url)
     assert _indexes(database_url) >= QUEUE_INDEXES
