@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
 
 from services import intake, queries
 from services.actors import Actor, Scope
@@ -26,7 +27,24 @@ from web.schemas import (
 )
 from workflow.errors import Invalid
 
-router = APIRouter(prefix="/api", tags=["integration"])
+
+def each_query_parameter_once(request: Request) -> None:
+    """Refuse a query parameter given twice: every one the API takes holds one value, and
+    silently keeping the last of two (``?case=A&case=B``) would answer a question not asked."""
+    seen: dict[str, int] = {}
+    for key, _ in request.query_params.multi_items():
+        seen[key] = seen.get(key, 0) + 1
+    repeated = [key for key, count in seen.items() if count > 1]
+    if repeated:
+        raise RequestValidationError(
+            [
+                {"type": "repeated", "loc": ("query", key), "msg": f"given {seen[key]} times: give it once"}
+                for key in repeated
+            ]
+        )
+
+
+router = APIRouter(prefix="/api", tags=["integration"], dependencies=[Depends(each_query_parameter_once)])
 
 _ERRORS: dict[int, dict[str, Any]] = {
     401: {

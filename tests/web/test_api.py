@@ -354,3 +354,11 @@ def test_the_api_and_events_import_leave_the_same_database(live_server: LiveServ
         by_file.close()
     assert by_api["cases"] and by_api["clocks"] and by_api["outbox"] and by_api["history"]
     assert by_api == by_cli
+
+
+def test_a_query_parameter_given_twice_is_refused_by_name(live_server: LiveServer) -> None:
+    reader = token(live_server.runtime, "reader")
+    with live_server.client() as http:
+        answer = http.get("/api/outbox?case=A-1&case=B-2", headers=bearer(reader))
+    assert answer.status_code == 422, answer.text
+    assert "query case: given 2 times: give it once" in answer.json()["detail"]
