@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, insert, inspect, select, text
+from sqlalchemy import Column, Table, UniqueConstraint, func, insert, inspect, select, text
 from sqlalchemy.orm import Session
 
 from workflow.db import Base
@@ -149,9 +149,28 @@ def write(session: Session) -> None:
         for obj in added.get(table, ()):
             row = _row(obj)
             by_columns[tuple(row)].append(row)
+        order = _lock_order(table)
         for rows in by_columns.values():
+            # Every importer writes a table's rows in the order of its unique key: two batches
+            # naming the same new event ids (or case refs) then wait for each other in one
+            # direction only, and never deadlock on the unique index's locks.
+            rows.sort(key=lambda row: tuple((row.get(k) is None, str(row.get(k))) for k in order))
             session.execute(insert(table), rows)
     session.flush()
+
+
+def _lock_order(table: Table) -> tuple[str, ...]:
+    """The columns of the table's unique key (the primary key where it has none)."""
+    for column in table.columns:
+        if column.unique:
+            return (column.key,)
+    for constraint in table.constraints:
+        if isinstance(constraint, UniqueConstraint):
+            return tuple(c.key for c in constraint.columns)
+    for index in table.indexes:
+        if index.unique:
+            return tuple(c.key for c in index.columns if isinstance(c, Column))
+    return tuple(c.key for c in table.primary_key.columns)
 
 
 def _row(obj: object) -> dict[str, Any]:
