@@ -15,6 +15,7 @@ import re
 import signal
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -112,6 +113,27 @@ def overdue_referral(
         referral(case, f"{day}T10:00:00+00:00", **fields),
         event("worker.allocated", case, f"{day}T11:00:00+00:00", worker=worker),
     ]
+
+
+# The overdue referral's outbox: one digest each for the social worker, the team manager and the
+# service manager, each delivered to its own address exactly once.
+ALL_SENT = {"sw1": "sent", "tm1": "sent", "sm1": "sent"}
+ONE_EACH = Counter(dict.fromkeys(STAFF_ADDRESSES, 1))
+
+
+def recipient_id(address: str) -> str:
+    """The staff id an address of the test council belongs to (``sw1@council.example`` is sw1)."""
+    return address.split("@", 1)[0]
+
+
+def overdue_engine(
+    make_engine: Callable[..., Engine], db: str, broker: str, sink: SmtpSink, **settings: object
+) -> Engine:
+    """An engine on ``db`` and ``broker`` sending to ``sink``, prepared with :func:`overdue_referral`
+    (its first sweep owes the three digests of :data:`ALL_SENT`)."""
+    engine = make_engine(db, broker_url=broker, smtp_url=sink.url, **settings)
+    engine.prepare(overdue_referral("C1", "sw1"))
+    return engine
 
 
 def always_open_policy(path: Path) -> Path:
@@ -279,6 +301,10 @@ class Engine:
                 )
             )
             return [dict(r._mapping) for r in rows]
+
+    def outbox_row(self, recipient: str) -> dict[str, Any]:
+        """The outbox row addressed to ``recipient`` (a staff id): the first, if there are more."""
+        return next(r for r in self.outbox() if r["recipient"] == recipient)
 
     def scalar(self, sql: str) -> Any:
         with self._db.connect() as conn:

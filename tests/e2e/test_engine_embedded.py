@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,16 +20,13 @@ from config.settings import Settings
 from config.wiring import build_runtime
 from services.actors import SYSTEM
 from services.sweep import sweep
-from tests.e2e.engine import STAFF_ADDRESSES, Engine, overdue_referral
+from tests.e2e.engine import ALL_SENT, ONE_EACH, Engine, overdue_referral
 from tests.e2e.services import SmtpSink
 
 pytestmark = pytest.mark.slow
 
-ALL_SENT = {"sw1": "sent", "tm1": "sent", "sm1": "sent"}
-ONE_EACH = Counter(dict.fromkeys(STAFF_ADDRESSES, 1))
 
-
-def _sqlite_engine(make_engine: Callable[..., Engine], tmp_path: Path, sink: SmtpSink) -> Engine:
+def _sqliteoverdue_engine(make_engine: Callable[..., Engine], tmp_path: Path, sink: SmtpSink) -> Engine:
     engine = make_engine(f"sqlite:///{tmp_path / 'caseloop.db'}", smtp_url=sink.url)
     assert "CASELOOP_BROKER_URL" not in engine.env()
     engine.prepare(overdue_referral("C1", "sw1"))
@@ -40,7 +36,7 @@ def _sqlite_engine(make_engine: Callable[..., Engine], tmp_path: Path, sink: Smt
 def test_caseloop_run_on_the_embedded_default_sends_each_digest_once(
     tmp_path: Path, smtp_sink: SmtpSink, make_engine: Callable[..., Engine]
 ) -> None:
-    engine = _sqlite_engine(make_engine, tmp_path, smtp_sink)
+    engine = _sqliteoverdue_engine(make_engine, tmp_path, smtp_sink)
     run = engine.start("run")
 
     engine.wait_for_statuses(ALL_SENT, sink=smtp_sink)
@@ -53,7 +49,7 @@ def test_caseloop_run_on_the_embedded_default_sends_each_digest_once(
 def test_a_message_the_embedded_broker_lost_is_redispatched_and_sent_once(
     tmp_path: Path, smtp_sink: SmtpSink, make_engine: Callable[..., Engine]
 ) -> None:
-    engine = _sqlite_engine(make_engine, tmp_path, smtp_sink)
+    engine = _sqliteoverdue_engine(make_engine, tmp_path, smtp_sink)
     settings = Settings(
         database_url=engine.database_url,
         policy_file=engine.policy_file,

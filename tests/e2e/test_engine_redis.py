@@ -12,39 +12,21 @@ SMTP server received and what the outbox says.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 
 import pytest
 
 from config.queues import QUEUES
-from tests.e2e.engine import STAFF_ADDRESSES, Engine, overdue_referral
+from tests.e2e.engine import ALL_SENT, ONE_EACH, Engine, overdue_engine
 from tests.e2e.services import SmtpSink
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]
-
-ALL_SENT = {"sw1": "sent", "tm1": "sent", "sm1": "sent"}
-ONE_EACH = Counter(dict.fromkeys(STAFF_ADDRESSES, 1))
-
-
-def _engine(make_engine: Callable[..., Engine], db: str, broker: str, sink: SmtpSink) -> Engine:
-    engine = make_engine(db, broker_url=broker, smtp_url=sink.url)
-    engine.prepare(overdue_referral("C1", "sw1"))
-    return engine
-
-
-def _row(engine: Engine, recipient: str) -> dict[str, object]:
-    return next(r for r in engine.outbox() if r["recipient"] == recipient)
-
-
-def _recipient_id(address: str) -> str:
-    return address.split("@", 1)[0]
 
 
 def test_worker_and_beat_send_one_digest_per_person_by_smtp(
     postgres_schema_url: str, redis_db_url: str, smtp_sink: SmtpSink, make_engine: Callable[..., Engine]
 ) -> None:
-    engine = _engine(make_engine, postgres_schema_url, redis_db_url, smtp_sink)
+    engine = overdue_engine(make_engine, postgres_schema_url, redis_db_url, smtp_sink)
     worker = engine.start("worker")
     engine.start("beat")
 

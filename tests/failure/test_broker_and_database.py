@@ -3,27 +3,17 @@ connection of the deployment. The Redis test moved here from tests/e2e/test_engi
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.e2e.engine import STAFF_ADDRESSES, Engine, overdue_referral
+from tests.e2e.engine import ALL_SENT, ONE_EACH, Engine, overdue_engine
 from tests.e2e.services import RedisServer, SmtpSink
 from tests.failure import invariants
 
 pytestmark = [pytest.mark.failure, pytest.mark.redis, pytest.mark.postgres]
-
-ALL_SENT = {"sw1": "sent", "tm1": "sent", "sm1": "sent"}
-ONE_EACH = Counter(dict.fromkeys(STAFF_ADDRESSES, 1))
-
-
-def _engine(make_engine: Callable[..., Engine], db: str, broker: str, sink: SmtpSink) -> Engine:
-    engine = make_engine(db, broker_url=broker, smtp_url=sink.url)
-    engine.prepare(overdue_referral("C1", "sw1"))
-    return engine
 
 
 def test_redis_restarted_mid_run_consumption_resumes_and_pending_work_is_sent_once(
@@ -32,7 +22,7 @@ def test_redis_restarted_mid_run_consumption_resumes_and_pending_work_is_sent_on
     smtp_sink: SmtpSink,
     make_engine: Callable[..., Engine],
 ) -> None:
-    engine = _engine(make_engine, postgres_schema_url, private_redis.url(0), smtp_sink)
+    engine = overdue_engine(make_engine, postgres_schema_url, private_redis.url(0), smtp_sink)
     smtp_sink.before_data.arm()  # keep one send in flight while Redis goes away
     worker = engine.start("worker", "--concurrency", "1")
     beat = engine.start("beat")
@@ -76,7 +66,7 @@ def test_postgres_connections_terminated_mid_run_the_engine_recovers_and_sends_o
     make_engine: Callable[..., Engine],
 ) -> None:
     database_url, application_name = tagged_schema
-    engine = _engine(make_engine, database_url, redis_db_url, smtp_sink)
+    engine = overdue_engine(make_engine, database_url, redis_db_url, smtp_sink)
     smtp_sink.before_data.arm()  # one send in flight while its worker's connections are cut
     worker = engine.start("worker", "--concurrency", "2")
     engine.start("beat")
@@ -93,5 +83,10 @@ def test_postgres_connections_terminated_mid_run_the_engine_recovers_and_sends_o
         engine.wait_for_sweeps(worker, 2)
     assert worker.alive()
     assert smtp_sink.recipients() == ONE_EACH
-    assert all(r["attempts"] == 1 for r in engine.outbox())
+    # Sent once each, whichever way the cut fell. The send in flight usually finishes on a new
+    # connection and is recorded, one attempt; on a loaded machine it may outlast its task's time
+    # limit while held, or another digest's preparation may be running on the other process when
+    # its connection is cut: that attempt ends before anything is handed over, is counted, and is
+    # made once more. Never a third time.
+    assert all(r["attempts"] <= 2 for r in engine.outbox()), engine.outbox()
     invariants.check(engine, smtp_sink)

@@ -16,42 +16,26 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.engine import STAFF_ADDRESSES, Engine, overdue_referral
+from tests.e2e.engine import ALL_SENT, ONE_EACH, Engine, overdue_engine, recipient_id
 from tests.e2e.services import SmtpSink
 from tests.failure import invariants
 
 pytestmark = [pytest.mark.failure, pytest.mark.redis, pytest.mark.postgres]
 
-ALL_SENT = {"sw1": "sent", "tm1": "sent", "sm1": "sent"}
-ONE_EACH = Counter(dict.fromkeys(STAFF_ADDRESSES, 1))
 POISON_PLUGIN = Path(__file__).with_name("poison")
-
-
-def _engine(make_engine: Callable[..., Engine], db: str, broker: str, sink: SmtpSink, **kw: object) -> Engine:
-    engine = make_engine(db, broker_url=broker, smtp_url=sink.url, **kw)
-    engine.prepare(overdue_referral("C1", "sw1"))
-    return engine
-
-
-def _row(engine: Engine, recipient: str) -> dict[str, object]:
-    return next(r for r in engine.outbox() if r["recipient"] == recipient)
-
-
-def _recipient_id(address: str) -> str:
-    return address.split("@", 1)[0]
 
 
 def test_kill_9_mid_send_before_handover_with_claims_in_hand_then_restart_sends_once(
     postgres_schema_url: str, redis_db_url: str, smtp_sink: SmtpSink, make_engine: Callable[..., Engine]
 ) -> None:
-    engine = _engine(make_engine, postgres_schema_url, redis_db_url, smtp_sink)
+    engine = overdue_engine(make_engine, postgres_schema_url, redis_db_url, smtp_sink)
     smtp_sink.before_data.arm()  # the first send waits for the 354, holding nothing handed over
     doomed = engine.start("worker", "--concurrency", "1")
     engine.start("beat")
 
     engine.wait(smtp_sink.before_data.started.is_set, "a send to stall before the 354", sink=smtp_sink)
-    stalled = _recipient_id(smtp_sink.before_data.held[0])
-    row = _row(engine, stalled)
+    stalled = recipient_id(smtp_sink.before_data.held[0])
+    row = engine.outbox_row(stalled)
     assert (row["status"], row["handed_over_at"]) == ("sending", None), row
     # Mid-claim too: the other two digests are claimed (dispatched, their task in the broker or in
     # the dying worker's prefetch) and not begun.
@@ -65,8 +49,8 @@ def test_kill_9_mid_send_before_handover_with_claims_in_hand_then_restart_sends_
     engine.wait_for_statuses(ALL_SENT, sink=smtp_sink, timeout=40)
     engine.wait_for_sweeps(worker, 3)
     assert smtp_sink.recipients() == ONE_EACH
-    assert _row(engine, stalled)["attempts"] == 2
-    assert all(_row(engine, r["recipient"])["attempts"] == 1 for r in claimed)
+    assert engine.outbox_row(stalled)["attempts"] == 2
+    assert all(engine.outbox_row(r["recipient"])["attempts"] == 1 for r in claimed)
     # The new worker's sweeper settled the stale send (requeued it: nothing had been handed over).
     assert "stale sends settled 1," in worker.log()
     invariants.check(engine, smtp_sink)
@@ -75,14 +59,14 @@ def test_kill_9_mid_send_before_handover_with_claims_in_hand_then_restart_sends_
 def test_kill_9_mid_send_after_the_final_dot_leaves_unknown_and_does_not_resend(
     postgres_schema_url: str, redis_db_url: str, smtp_sink: SmtpSink, make_engine: Callable[..., Engine]
 ) -> None:
-    engine = _engine(make_engine, postgres_schema_url, redis_db_url, smtp_sink)
+    engine = overdue_engine(make_engine, postgres_schema_url, redis_db_url, smtp_sink)
     smtp_sink.after_dot.arm()  # the server has the whole message but holds back its 250
     doomed = engine.start("worker", "--concurrency", "1")
     engine.start("beat")
 
     engine.wait(smtp_sink.after_dot.started.is_set, "a send to stall after the final dot", sink=smtp_sink)
-    stalled = _recipient_id(smtp_sink.after_dot.held[0])
-    row = _row(engine, stalled)
+    stalled = recipient_id(smtp_sink.after_dot.held[0])
+    row = engine.outbox_row(stalled)
     assert row["status"] == "sending" and row["handed_over_at"] is not None, row
 
     doomed.kill9()
@@ -94,7 +78,7 @@ def test_kill_9_mid_send_after_the_final_dot_leaves_unknown_and_does_not_resend(
     engine.wait_for_sweeps(worker, 4)  # reconciled, and then left alone
     assert engine.statuses() == {**others, stalled: "unknown"}
     assert smtp_sink.recipients() == ONE_EACH
-    assert _row(engine, stalled)["attempts"] == 1
+    assert engine.outbox_row(stalled)["attempts"] == 1
 
     unknown = engine.cli_json("outbox", "list", "--status", "unknown")
     assert [(r["id"], r["recipient"], r["status"]) for r in unknown] == [(row["id"], stalled, "unknown")]
@@ -111,7 +95,7 @@ def test_a_poison_message_that_kills_its_worker_is_failed_after_a_bounded_number
     # manager's digest SIGKILL the process rendering it, as a crash in a native library would:
     # before any attempt has begun, so no attempt is ever counted for it. Celery's prefork pool
     # replaces the child and the broker redelivers the task (acks late, rejected on worker loss).
-    engine = _engine(
+    engine = overdue_engine(
         make_engine,
         postgres_schema_url,
         redis_db_url,
@@ -134,14 +118,14 @@ def test_a_poison_message_that_kills_its_worker_is_failed_after_a_bounded_number
     engine.start("beat")
 
     engine.wait_for_statuses({"sw1": "sent", "tm1": "failed", "sm1": "sent"}, sink=smtp_sink, timeout=60)
-    poison = _row(engine, "tm1")
+    poison = engine.outbox_row("tm1")
     assert poison["attempts"] == 0, poison
     assert "stopped 3 times while preparing it" in str(poison["last_error"])
     assert killed() == 3, worker.log()
     # Parked: later sweeps leave it alone, and the worker carries on with everyone else.
     engine.wait_for_sweeps(worker, 3)
     assert killed() == 3
-    assert _row(engine, "tm1")["status"] == "failed" and worker.alive()
+    assert engine.outbox_row("tm1")["status"] == "failed" and worker.alive()
     assert smtp_sink.recipients() == Counter({"sw1@council.example": 1, "sm1@council.example": 1})
     failed = engine.cli_json("outbox", "list", "--status", "failed")
     assert [r["recipient"] for r in failed] == ["tm1"]
