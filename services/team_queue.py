@@ -215,9 +215,14 @@ def at_risk_until(calendar: WorkingCalendar, today: date) -> date:
     return day
 
 
-def _scope(actor: Actor, team: str | None) -> ColumnElement[bool]:
+def _scope(actor: Actor, team: str | None, column: ColumnElement[str] | None = None) -> ColumnElement[bool]:
     teams = teams_of(actor)
-    return visible_in_teams(actor, {team} if team else teams)
+    return visible_in_teams(actor, {team} if team else teams, column)
+
+
+def _clock_scope(actor: Actor, team: str | None) -> ColumnElement[bool]:
+    # On the clock's own copy of its case's team: the counting clocks are indexed by it.
+    return _scope(actor, team, ClockRow.team)
 
 
 def _nobody_has(today: date) -> ColumnElement[bool]:
@@ -251,7 +256,7 @@ def _queue_query(book: Rulebook, actor: Actor, table: Table, f: QueueFilter, tod
         .where(
             ClockRow.status.in_(COUNTING),
             statutory if table is Table.STATUTORY else not_(statutory),
-            _scope(actor, f.team),
+            _clock_scope(actor, f.team),
         )
     )
     horizon = at_risk_until(book.calendar, today)
@@ -381,7 +386,7 @@ def caseloads(rt: Runtime, actor: Actor, team: str | None, now: datetime | None 
     late = (
         select(Case.worker.label("worker"), func.count(ClockRow.id).label("n"))
         .join(Case, Case.id == ClockRow.case_id)
-        .where(ClockRow.status.in_(COUNTING), ClockRow.due_on < today, scope)
+        .where(ClockRow.status.in_(COUNTING), ClockRow.due_on < today, _clock_scope(actor, team))
         .group_by(Case.worker)
         .subquery()
     )
