@@ -155,9 +155,15 @@ def visible_in_teams(
     from (a clock's team), so that the planner reads those rows by team."""
     chosen = sorted(set(teams))
     in_teams = (Case.team if team is None else team).in_(chosen)
-    if actor.kind is Kind.STAFF and set(chosen) <= _whole_teams(actor):
+    if sees_every_case_of(actor, chosen):
         return in_teams
     return and_(in_teams, visible_cases(actor))
+
+
+def sees_every_case_of(actor: Actor, teams: Iterable[str]) -> bool:
+    """Whether ``actor`` may see every case of each of ``teams`` (then :func:`visible_in_teams`
+    is the team condition alone, and a query on a copy of the team needs no case to check)."""
+    return actor.kind is Kind.STAFF and set(teams) <= _whole_teams(actor)
 
 
 def _whole_teams(actor: Actor) -> frozenset[str]:

@@ -13,7 +13,12 @@ from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, 
 from sqlalchemy.orm import Mapped, mapped_column
 
 from workflow.db import Base, UTCDateTime
-from workflow.queue_indexes import cases_open_by_team, clocks_counting_by_due, clocks_counting_by_team, clocks_live
+from workflow.queue_indexes import (
+    cases_open_by_team,
+    clocks_counting_by_due,
+    clocks_counting_by_team,
+    clocks_live,
+)
 
 
 class Case(Base):
