@@ -164,6 +164,7 @@ _CASE_COLUMNS = (
 _CLOCK_COLUMNS = (
     "id",
     "case_id",
+    "team",
     "episode",
     "name",
     "seq",
@@ -289,12 +290,14 @@ class _Rows:
 
     def _clock(self, case_id: int, name: str, started: datetime, due: date, status: str) -> int:
         self.counts.clocks += 1
+        team = self.cases[-1][4]  # the case's team, made just before its clocks
         stopped = started + timedelta(days=3) if status in ("met", "met_late", "cancelled") else None
         paused = self.today - timedelta(days=2) if status == "paused" else None
         self.clocks.append(
             (
                 self.counts.clocks,
                 case_id,
+                team,
                 1,
                 name,
                 1,
@@ -392,7 +395,9 @@ class _Rows:
             referred.date() + timedelta(days=5),
             "cancelled" if rng.random() < 0.003 else "met",
         )
-        if self.clocks[-1][8] == "cancelled":  # nobody in the household could be told
+        if (
+            self.clocks[-1][_CLOCK_COLUMNS.index("status")] == "cancelled"
+        ):  # nobody in the household could be told
             self._loop("nobody")
             self.counts.history += 1
             detail = {"clock": "family_decision", "why": "no one can be told: nobody safe to contact"}

@@ -186,17 +186,21 @@ def _team_queue_raw(raw: psycopg.Connection[Any], rt: Runtime, actor: Actor) -> 
     ).fetchall()
     shown = 0
     for statutory in ("", "NOT "):
+        # The clocks carry their case's team: counted from the index of the counting clocks by
+        # team alone, and the page read from it in due order, its cases joined a row at a time.
+        where = f"""k.status = ANY(%(counting)s) AND {statutory}(k.name = ANY(%(statutory)s))
+                    AND k.team = ANY(%(teams_of)s) AND k.due_on <= %(horizon)s"""
+        (total,) = raw.execute(f"SELECT count(*) FROM clocks k WHERE {where}", params).fetchone() or (0,)
         rows = raw.execute(
             f"""SELECT k.id, k.case_id, k.episode, k.name, k.due_on, c.ref, c.team, c.worker, s.id,
-                       s.active AND (s.left_on IS NULL OR s.left_on > %(today)s), s.left_on, count(*) OVER ()
+                       s.active AND (s.left_on IS NULL OR s.left_on > %(today)s), s.left_on
                 FROM clocks k JOIN cases c ON c.id = k.case_id LEFT JOIN staff s ON s.id = c.worker
-                WHERE k.status = ANY(%(counting)s) AND {statutory}(k.name = ANY(%(statutory)s))
-                  AND c.team = ANY(%(teams_of)s) AND {visible} AND k.due_on <= %(horizon)s
+                WHERE {where} AND {visible}
                 ORDER BY k.due_on, c.ref, k.name, k.id LIMIT %(limit)s""",
             params,
         ).fetchall()
         _fill(raw, sorted({r[1] for r in rows}))
-        shown += len(rows) + (rows[0][-1] if rows else 0)
+        shown += len(rows) + total
     rows = raw.execute(
         f"""SELECT c.ref, c.team, c.state, c.referral_at, c.worker, s.id, s.left_on, count(*) OVER ()
             FROM cases c LEFT JOIN staff s ON s.id = c.worker
@@ -211,11 +215,22 @@ def _team_queue_raw(raw: psycopg.Connection[Any], rt: Runtime, actor: Actor) -> 
         f"""SELECT s.id, s.name, s.role, s.team,
                    (SELECT count(*) FROM cases c WHERE c.worker = s.id AND c.state = ANY(%(open)s)
                       AND c.team = ANY(%(teams_of)s) AND {visible}),
-                   (SELECT count(*) FROM clocks k JOIN cases c ON c.id = k.case_id WHERE c.worker = s.id
-                      AND k.status = ANY(%(counting)s) AND k.due_on < %(today)s AND c.team = ANY(%(teams_of)s)
-                      AND {visible})
-            FROM staff s WHERE s.team = ANY(%(teams_of)s) AND s.active
-              AND (s.left_on IS NULL OR s.left_on > %(today)s)
+                   coalesce(late.n, 0)
+            FROM staff s LEFT JOIN (
+                SELECT worker, count(*) AS n FROM (
+                    -- The overdue clocks of open cases, joined to the index of open cases by
+                    -- team; then those of the others (a letter still owed after closure).
+                    SELECT c.worker FROM clocks k JOIN cases c ON c.id = k.case_id
+                    WHERE k.status = ANY(%(counting)s) AND k.due_on < %(today)s AND k.team = ANY(%(teams_of)s)
+                      AND c.state = ANY(%(open)s) AND c.team = ANY(%(teams_of)s) AND {visible}
+                    UNION ALL
+                    SELECT c.worker FROM clocks k JOIN cases c ON c.id = k.case_id
+                    WHERE k.status = ANY(%(counting)s) AND k.due_on < %(today)s AND k.team = ANY(%(teams_of)s)
+                      AND {visible} AND k.case_id NOT IN (
+                          SELECT id FROM cases WHERE state = ANY(%(open)s) AND team = ANY(%(teams_of)s))
+                ) AS overdue GROUP BY worker
+            ) AS late ON late.worker = s.id
+            WHERE s.team = ANY(%(teams_of)s) AND s.active AND (s.left_on IS NULL OR s.left_on > %(today)s)
             ORDER BY s.team, s.name, s.id""",
         params,
     ).fetchall()
@@ -304,13 +319,17 @@ def _open_loops_raw(raw: psycopg.Connection[Any], rt: Runtime, actor: Actor) -> 
 
 def _overdue_raw(raw: psycopg.Connection[Any], rt: Runtime) -> int:
     today = rt.book.local_date(NOW)
+    params = {"today": today, "limit": API_PAGE}
+    where = "k.status IN ('running', 'breached') AND k.due_on < %(today)s"
+    # Every case is visible: the counting clocks are counted from their index, no case read.
+    (total,) = raw.execute(f"SELECT count(*) FROM clocks k WHERE {where}", params).fetchone() or (0,)
     rows = raw.execute(
-        """SELECT k.id, k.case_id, c.ref, k.name, k.episode, k.due_on, c.team, c.worker, s.id,
-                  s.active AND (s.left_on IS NULL OR s.left_on > %(today)s), s.left_on, count(*) OVER ()
+        f"""SELECT k.id, k.case_id, c.ref, k.name, k.episode, k.due_on, c.team, c.worker, s.id,
+                  s.active AND (s.left_on IS NULL OR s.left_on > %(today)s), s.left_on
            FROM clocks k JOIN cases c ON c.id = k.case_id LEFT JOIN staff s ON s.id = c.worker
-           WHERE k.status IN ('running', 'breached') AND k.due_on < %(today)s
+           WHERE {where}
            ORDER BY k.due_on, c.ref, k.name, k.id LIMIT %(limit)s""",
-        {"today": today, "limit": API_PAGE},
+        params,
     ).fetchall()
     _fill(raw, sorted({r[1] for r in rows}))
-    return len(rows) + (rows[0][-1] if rows else 0)
+    return len(rows) + total

@@ -142,18 +142,28 @@ def visible_cases(actor: Actor) -> ColumnElement[bool]:
     return allocated  # a social worker
 
 
-def visible_in_teams(actor: Actor, teams: Iterable[str]) -> ColumnElement[bool]:
+def visible_in_teams(
+    actor: Actor, teams: Iterable[str], team: ColumnElement[str] | None = None
+) -> ColumnElement[bool]:
     """The cases of ``teams`` that ``actor`` may see, as a SQL condition on ``cases``.
 
     When the actor sees every case of each of those teams (a team manager's own team, a
     service manager's teams), the team condition alone is the rule: the planner then reads the
     teams' cases by index instead of also looking for the actor's own allocations (which,
-    outside those teams, the team condition excludes anyway)."""
+    outside those teams, the team condition excludes anyway). ``team`` is the column the team
+    condition is put on: the case's by default, or a copy of it kept on the rows a query starts
+    from (a clock's team), so that the planner reads those rows by team."""
     chosen = sorted(set(teams))
-    in_teams = Case.team.in_(chosen)
-    if actor.kind is Kind.STAFF and set(chosen) <= _whole_teams(actor):
+    in_teams = (Case.team if team is None else team).in_(chosen)
+    if sees_every_case_of(actor, chosen):
         return in_teams
     return and_(in_teams, visible_cases(actor))
+
+
+def sees_every_case_of(actor: Actor, teams: Iterable[str]) -> bool:
+    """Whether ``actor`` may see every case of each of ``teams`` (then :func:`visible_in_teams`
+    is the team condition alone, and a query on a copy of the team needs no case to check)."""
+    return actor.kind is Kind.STAFF and set(teams) <= _whole_teams(actor)
 
 
 def _whole_teams(actor: Actor) -> frozenset[str]:

@@ -103,7 +103,9 @@ def _overdue_rows(
 ) -> tuple[int, list[dict[str, Any]]]:
     by = actor.id if actor.kind is Kind.STAFF else "STAFF"
     today = rt.book.local_date(now)
-    total, shown = queries.overdue_clocks(session, rt.book, now, limit, offset, team, visible_cases(actor))
+    # The system sees every case: no condition on cases at all, so the clocks are counted alone.
+    visible = None if actor.kind is Kind.SYSTEM else visible_cases(actor)
+    total, shown = queries.overdue_clocks(session, rt.book, now, limit, offset, team, visible)
     late = [lateness.LateClock(c.clock_id, c.case_id, c.ref, c.episode, c.name) for c in shown]
     notes = lateness.explain_clocks(session, rt.book, late, by)  # only the page is explained
     items = [

@@ -124,6 +124,7 @@ def apply(
     if loaded is not None:
         loaded.mutated = True
 
+    team_before = case.team if case is not None else None
     if isinstance(event, ReferralReceived):
         case = _open_episode(session, book, case, event)
     assert case is not None
@@ -143,6 +144,8 @@ def apply(
             _mark_changed(case, fact, event.at)
         if isinstance(event, CaseTransferred) and not later_allocation:
             _mark_changed(case, "worker", event.at)  # the move also says who (if anyone) has it
+    if team_before is not None and case.team != team_before:
+        clocks.follow_team(session, case)  # a new case has no clocks yet
     if transition.target is not None:
         case.state = transition.target.value
         _mark_changed(case, STATE, event.at)

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from workflow import batch
@@ -183,6 +183,7 @@ def apply_event(session: Session, book: Rulebook, case: Case, event: Event, rece
             continue
         clock = ClockRow(
             case_id=case.id,
+            team=case.team,
             episode=case.episode,
             name=rule.name,
             seq=1
@@ -201,6 +202,22 @@ def apply_event(session: Session, book: Rulebook, case: Case, event: Event, rece
         session.add(clock)
         known.append(clock)
         _log(session, case, clock, "clock.started", event.at, received_id)
+
+
+def follow_team(session: Session, case: Case) -> None:
+    """Every clock of ``case``, of any episode and status, takes the case's team: called whenever
+    the case's team changes (a transfer, a referral again), so that a team's queue, which reads
+    clocks by their own team, shows exactly the clocks of the cases the team has now."""
+    loaded = batch.current(session)
+    if loaded is not None:
+        # The batch read every clock of its cases (and holds those it added): the changed ones
+        # are written with the rest of the batch.
+        for clock in loaded.clocks[case.id]:
+            clock.team = case.team
+        return
+    session.execute(
+        update(ClockRow).where(ClockRow.case_id == case.id, ClockRow.team != case.team).values(team=case.team)
+    )
 
 
 def _finish(clock: ClockRow, at: datetime, on: date) -> None:

@@ -4,7 +4,9 @@ Most cases are closed and most clocks have stopped, so a queue that starts from 
 cases or from the clocks still counting must not walk the rest. Each index holds only the live
 rows (``postgresql_where`` and ``sqlite_where`` alike) and, on PostgreSQL, carries the columns
 the queues read (INCLUDE), so that the planner answers from the index without visiting the wide
-case rows. Migration 0013 creates them with the same literal predicates.
+case rows. Migration 0013 created the first two with the same literal predicates; migration 0014
+the counting clocks' two, in the order the queues read them (due date first, or team then due
+date), so that a queue's first page and its count are both read from one range of one index.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from sqlalchemy import ColumnElement, Index, column, literal_column
 # workflow.lifecycle.OPEN_STATES, written out (a test checks they still agree): an index's
 # predicate is fixed when the index is made, and the model module must not import the engine.
 LIVE_CLOCK_STATUSES = ("breached", "paused", "running")
+# The clocks counting down (a paused one is not), as the queues of overdue and at-risk clocks
+# read them: workflow.queries and services.team_queue (a test checks they agree).
+COUNTING_CLOCK_STATUSES = ("breached", "running")
 OPEN_CASE_STATES = (
     "assessment",
     "cin_plan",
@@ -54,4 +59,34 @@ def cases_open_by_team() -> Index:
         postgresql_where=where,
         sqlite_where=where,
         postgresql_include=["id", "worker", "state", "ref", "referral_at"],
+    )
+
+
+# What a queue reads of each counting clock besides its key: enough to page, count and explain it
+# without the clock's row (the case's reference and worker come from the case, a row per page).
+_COUNTING_COLUMNS = ["case_id", "episode", "name", "id"]
+
+
+def clocks_counting_by_due() -> Index:
+    """The clocks counting down, by due date: the overdue queue of every team, most overdue first."""
+    where = _in("status", COUNTING_CLOCK_STATUSES)
+    return Index(
+        "ix_clocks_counting_due",
+        "due_on",
+        postgresql_where=where,
+        sqlite_where=where,
+        postgresql_include=[*_COUNTING_COLUMNS, "team"],
+    )
+
+
+def clocks_counting_by_team() -> Index:
+    """The clocks counting down, by team and due date: one team's queue, its overdue clocks."""
+    where = _in("status", COUNTING_CLOCK_STATUSES)
+    return Index(
+        "ix_clocks_counting_team",
+        "team",
+        "due_on",
+        postgresql_where=where,
+        sqlite_where=where,
+        postgresql_include=_COUNTING_COLUMNS,
     )
