@@ -137,7 +137,9 @@ def main(
     ctx: typer.Context,
     now: Annotated[
         str | None,
-        typer.Option("--now", metavar="INSTANT", help="Use this ISO 8601 instant (with offset) as the current time."),
+        typer.Option(
+            "--now", metavar="INSTANT", help="Use this ISO 8601 instant (with offset) as the current time."
+        ),
     ] = None,
 ) -> None:
     ctx.obj = Context(now=_parse_now(now))

@@ -27,9 +27,12 @@ _SCOPES = ", ".join(SCOPES)
 def tokens_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The system the token is for, e.g. case-system.")],
-    scope: Annotated[list[str], typer.Option("--scope", metavar="SCOPE", help=f"What it may do ({_SCOPES}); repeat.")],
+    scope: Annotated[
+        list[str], typer.Option("--scope", metavar="SCOPE", help=f"What it may do ({_SCOPES}); repeat.")
+    ],
     team: Annotated[
-        list[str] | None, typer.Option("--team", metavar="TEAM", help="Limit it to this team's cases; repeat. None: all.")
+        list[str] | None,
+        typer.Option("--team", metavar="TEAM", help="Limit it to this team's cases; repeat. None: all."),
     ] = None,
 ) -> None:
     """Make a token. It is printed once, alone on the last line: only its hash is kept."""
