@@ -222,7 +222,7 @@ def _scope(actor: Actor, team: str | None, column: ColumnElement[str] | None = N
 
 def _clock_scope(actor: Actor, team: str | None) -> ColumnElement[bool]:
     # On the clock's own copy of its case's team: the counting clocks are indexed by it.
-    return _scope(actor, team, ClockRow.team)
+    return _scope(actor, team, ClockRow.team.expression)
 
 
 def _nobody_has(today: date) -> ColumnElement[bool]:
@@ -275,14 +275,16 @@ def _queue_query(book: Rulebook, actor: Actor, table: Table, f: QueueFilter, tod
     return query
 
 
-def _counted(actor: Actor, f: QueueFilter, query: _QueueQuery) -> Select[tuple[int]]:
+def _counted(actor: Actor, f: QueueFilter, query: _QueueQuery) -> Select[int]:
     """How many rows ``query`` selects. When nothing but the clock decides whether it is in (all
     the teams' cases are visible, no worker chosen), the clocks are counted alone, from the
     index of the counting clocks by team, without reaching for each clock's case."""
     teams = {f.team} if f.team else teams_of(actor)
     if f.worker is None and sees_every_case_of(actor, teams):
         # The query's conditions are then all on the clock (its team among them).
-        return select(func.count()).select_from(ClockRow).where(query.whereclause)
+        where = query.whereclause
+        assert where is not None  # the queue's query always has its conditions
+        return select(func.count()).select_from(ClockRow).where(where)
     return select(func.count()).select_from(query.order_by(None).subquery())
 
 
