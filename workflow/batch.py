@@ -80,6 +80,13 @@ class Loaded:
     # Set by casework.apply once an event's checks have passed and the case starts to change: a
     # rejection after that point would leave half an event behind (see LateRejection).
     mutated: bool = False
+    # Rows only ever added (the history), kept as the values of their columns, in the order made.
+    appended: defaultdict[Table, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+
+    def append(self, model: type[Base], row: dict[str, Any]) -> None:
+        """Add a row of an append-only table, written with the batch (every column named; the
+        database gives its id)."""
+        self.appended[model.__table__].append(row)  # type: ignore[attr-defined]
 
     def add_case(self, case: Case) -> None:
         case.id = self.ids.next(Case)
@@ -137,7 +144,7 @@ def load(
     return loaded
 
 
-def write(session: Session) -> None:
+def write(session: Session, loaded: Loaded) -> None:
     """Write what the batch added, a statement per table in the order foreign keys need, then
     the changes to rows that were read (the unit of work's own flush)."""
     added: defaultdict[Any, list[object]] = defaultdict(list)
@@ -156,6 +163,8 @@ def write(session: Session) -> None:
             # direction only, and never deadlock on the unique index's locks.
             rows.sort(key=lambda row: tuple((row.get(k) is None, str(row.get(k))) for k in order))
             session.execute(insert(table), rows)
+        if appended := loaded.appended.get(table):
+            session.execute(insert(table), appended)
     session.flush()
 
 

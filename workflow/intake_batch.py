@@ -88,7 +88,7 @@ def import_batch(
         with session.no_autoflush:
             for line in taken:
                 _apply(session, book, line, previous, loaded, now, report, rejected_rows)
-        batch.write(session)
+        batch.write(session, loaded)
     finally:
         del session.info[batch.KEY]
     return rejected_rows
