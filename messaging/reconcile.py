@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from messaging import letter_lock
 from messaging.channels import Channel
 from messaging.lifecycle import SYSTEM, move
 from messaging.outbox import OutboxMessage, Status
@@ -95,7 +96,7 @@ def confirm_unknown(db: Database, channels: Mapping[str, Channel], outbox_id: in
     if delivered is None:
         return "unknown"
     with db.transaction() as session:
-        row = session.get(OutboxMessage, outbox_id, with_for_update=True)
+        row = letter_lock.locked(session, outbox_id)
         if row is None or row.status != Status.UNKNOWN or row.attempts != snap.attempts:
             return f"skipped: already {row.status if row else 'gone'}"
         if delivered:

@@ -36,7 +36,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from letters.rendering import RenderError
-from messaging import archive
+from messaging import archive, letter_lock
 from messaging.channels import Channel, DeliveryError, OutcomeUnknown, PermanentDeliveryError
 from messaging.email import OutgoingEmail
 from messaging.letter import OutgoingLetter
@@ -167,7 +167,7 @@ class Deliverer:
         """Count this preparation before the risky work, committed, so that it survives the task's
         death; or fail the message if its earlier preparations died too often. ``None``: go on."""
         with self.db.transaction() as session:
-            row = session.get(OutboxMessage, outbox_id, with_for_update=True)
+            row = letter_lock.locked(session, outbox_id)
             if row is None:
                 return DeliveryOutcome.MISSING
             if row.status != Status.QUEUED:
@@ -187,7 +187,7 @@ class Deliverer:
         self, outbox_id: int, seen_attempts: int, channel: str, outgoing: Outgoing
     ) -> int | DeliveryOutcome:
         with self.db.transaction() as session:
-            row = session.get(OutboxMessage, outbox_id, with_for_update=True)
+            row = letter_lock.locked(session, outbox_id)
             if row is None:
                 return DeliveryOutcome.MISSING
             if row.status != Status.QUEUED or row.attempts != seen_attempts:
@@ -212,7 +212,7 @@ class Deliverer:
         """A letter that cannot be rendered whole is held for a person, never sent with a blank;
         a staff digest that cannot be rendered has failed."""
         with self.db.transaction() as session:
-            row = session.get(OutboxMessage, outbox_id, with_for_update=True)
+            row = letter_lock.locked(session, outbox_id)
             if row is None or row.status != Status.QUEUED or row.attempts != seen_attempts:
                 return DeliveryOutcome.LOST_TRACK
             row.unfinished_preparations = 0
@@ -226,7 +226,7 @@ class Deliverer:
         """Preparing failed unexpectedly: it counts as an attempt, so a message that can never be
         prepared ends ``failed`` at the attempt limit instead of cycling for ever."""
         with self.db.transaction() as session:
-            row = session.get(OutboxMessage, outbox_id, with_for_update=True)
+            row = letter_lock.locked(session, outbox_id)
             if row is None or row.status != Status.QUEUED or row.attempts != seen_attempts:
                 return DeliveryOutcome.LOST_TRACK
             row.unfinished_preparations = 0  # it failed, but it came back to say so
@@ -264,7 +264,7 @@ class Deliverer:
             try:
                 with self.db.transaction() as session:
                     # A slow attempt settled as `unknown` meanwhile is now known to have gone.
-                    row = session.get(OutboxMessage, outbox_id, with_for_update=True)
+                    row = letter_lock.locked(session, outbox_id)
                     if row is None or row.attempts != attempt:
                         return DeliveryOutcome.LOST_TRACK
                     if row.status not in (Status.SENDING, Status.UNKNOWN):
@@ -286,7 +286,7 @@ class Deliverer:
     @staticmethod
     def _owned(session: Session, outbox_id: int, attempt: int) -> OutboxMessage | None:
         """The row, locked, if attempt ``attempt`` still owns it (it is ``sending`` for it)."""
-        row = session.get(OutboxMessage, outbox_id, with_for_update=True)
+        row = letter_lock.locked(session, outbox_id)
         if row is None or row.status != Status.SENDING or row.attempts != attempt:
             return None
         return row

@@ -18,6 +18,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from messaging import letter_lock
 from messaging.channels import Channel, DeliveryError
 from messaging.lifecycle import SYSTEM, move
 from messaging.outbox import OutboxMessage, Status
@@ -104,7 +105,7 @@ def read_statuses(
 def _record(db: Database, outbox_id: int, status: str, now: datetime) -> bool:
     """Keep ``status`` on the row; True if it turned the message failed."""
     with db.transaction() as session:
-        row = session.get(OutboxMessage, outbox_id, with_for_update=True)
+        row = letter_lock.locked(session, outbox_id)
         if row is None:
             return False
         return apply_status(session, row, status, now) is Applied.FAILED

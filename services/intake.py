@@ -12,13 +12,14 @@ it got, never a traceback.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 from typing import IO
 
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from messaging import owed
 from services.actors import Actor
@@ -34,6 +35,8 @@ BATCH = 200  # lines per transaction: bounded work lost on a crash, and fast eno
 
 
 SOURCE_LENGTH = 255  # received_events.source
+
+log = logging.getLogger(__name__)
 
 
 def _batches(lines: Iterable[bytes | str]) -> Iterator[list[tuple[int, bytes | str]]]:
@@ -107,7 +110,38 @@ def _import_batch(
     report: ImportReport,
     touched: set[str],
 ) -> list[int]:
-    """One batch, one unit of work: at once, or line by line when at once could not be."""
+    """One batch, one unit of work: at once, or line by line when at once could not be; taken
+    again, whole, when the database ended its transaction to break a lock conflict. Intake takes
+    its locks in one order (:mod:`workflow.case_locks`), but the other writers of a case (a
+    delivery, a sweep, a person) do not all, and taking the batch again is safe: what it took is
+    rolled back, and lines taken meanwhile by another importer are found as duplicates."""
+    for tries in range(1, BATCH_TRIES + 1):
+        try:
+            part, cases, rejected = _take_batch(rt, lines, source, now)
+            break
+        except DBAPIError as exc:
+            code = getattr(exc.orig, "sqlstate", None)
+            if code not in _TAKE_AGAIN or tries == BATCH_TRIES:
+                raise
+            log.warning("an import batch was ended by the database (%s); taking it again", code)
+    report.accepted += part.accepted
+    report.duplicates += part.duplicates
+    report.rejected += part.rejected
+    report.warnings += part.warnings
+    report.results += part.results
+    touched |= cases
+    return rejected
+
+
+BATCH_TRIES = 3
+# PostgreSQL's codes for a transaction it ended only because of others: a deadlock it broke, a
+# serialization failure. Any other error is not made better by trying again.
+_TAKE_AGAIN = frozenset({"40P01", "40001"})
+
+
+def _take_batch(
+    rt: Runtime, lines: list[tuple[int, bytes | str]], source: str, now: datetime
+) -> tuple[ImportReport, set[str], list[int]]:
     part, cases = ImportReport(), set[str]()
     try:
         with rt.writing() as uow:
@@ -122,13 +156,7 @@ def _import_batch(
         with rt.writing() as uow:
             rejected = intake.import_lines(uow.session, rt.book, lines, source, now, part, cases)
             uow.commit()
-    report.accepted += part.accepted
-    report.duplicates += part.duplicates
-    report.rejected += part.rejected
-    report.warnings += part.warnings
-    report.results += part.results
-    touched |= cases
-    return rejected
+    return part, cases, rejected
 
 
 def retry_rejected(rt: Runtime, actor: Actor, now: datetime | None = None) -> RetryReport:

@@ -16,10 +16,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cache, partial
+from typing import Any, cast
 
 from sqlalchemy import Column, Table, UniqueConstraint, func, insert, inspect, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Mapper, Session
 
 from workflow.db import Base
 from workflow.model import Case, ClockRow
@@ -80,6 +81,13 @@ class Loaded:
     # Set by casework.apply once an event's checks have passed and the case starts to change: a
     # rejection after that point would leave half an event behind (see LateRejection).
     mutated: bool = False
+    # Rows only ever added (the history), kept as the values of their columns, in the order made.
+    appended: defaultdict[Table, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+
+    def append(self, model: type[Base], row: dict[str, Any]) -> None:
+        """Add a row of an append-only table, written with the batch (every column named; the
+        database gives its id)."""
+        self.appended[cast(Table, model.__table__)].append(row)
 
     def add_case(self, case: Case) -> None:
         case.id = self.ids.next(Case)
@@ -137,7 +145,7 @@ def load(
     return loaded
 
 
-def write(session: Session) -> None:
+def write(session: Session, loaded: Loaded) -> None:
     """Write what the batch added, a statement per table in the order foreign keys need, then
     the changes to rows that were read (the unit of work's own flush)."""
     added: defaultdict[Any, list[object]] = defaultdict(list)
@@ -156,6 +164,8 @@ def write(session: Session) -> None:
             # direction only, and never deadlock on the unique index's locks.
             rows.sort(key=lambda row: tuple((row.get(k) is None, str(row.get(k))) for k in order))
             session.execute(insert(table), rows)
+        if appended := loaded.appended.get(table):
+            session.execute(insert(table), appended)
     session.flush()
 
 
@@ -175,16 +185,39 @@ def _lock_order(table: Table) -> tuple[str, ...]:
 
 def _row(obj: object) -> dict[str, Any]:
     """The values of a new object's columns as its flush would have written them."""
-    row: dict[str, Any] = {}
     state = inspect(obj)
-    for attr in state.mapper.column_attrs:
-        column = attr.columns[0]
-        value = state.dict.get(attr.key)
+    values = state.dict
+    row: dict[str, Any] = {}
+    for attr_key, column_key, default, database_fills in _columns(state.mapper):
+        value = values.get(attr_key)
         if value is None:
-            if column.default is not None:
-                default = column.default
-                value = default.arg(None) if default.is_callable else default.arg
-            elif column.server_default is not None or column.primary_key:
-                continue  # the database fills it in
-        row[column.key] = value
+            if default is not None:
+                value = default()
+            elif database_fills:
+                continue
+        row[column_key] = value
     return row
+
+
+_Column = tuple[str, str, Callable[[], Any] | None, bool]
+
+
+@cache
+def _columns(mapper: Mapper[Any]) -> tuple[_Column, ...]:
+    """For each column of a mapped class: its attribute, its column, the value a flush gives it
+    when it is None (its default), and whether the database fills it in instead. Worked out once
+    per class, not once per row."""
+    found: list[_Column] = []
+    for attr in mapper.column_attrs:
+        column = attr.columns[0]
+        default: Callable[[], Any] | None = None
+        if column.default is not None:
+            arg = column.default.arg
+            default = partial(arg, None) if column.default.is_callable else partial(_same, arg)
+        fills = column.server_default is not None or column.primary_key
+        found.append((attr.key, column.key, default, fills))
+    return tuple(found)
+
+
+def _same(value: Any) -> Any:
+    return value

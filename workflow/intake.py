@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from workflow import casework, intake_warnings, jsonlines, limits
+from workflow import case_locks, casework, intake_warnings, jsonlines, limits
 from workflow.clocks import Rulebook
 from workflow.errors import (
     Conflict,
@@ -93,13 +93,29 @@ def import_lines(
     events name to ``touched`` (those whose parked events may now fit); returns the ids of the
     rows this batch rejected."""
     rejected_rows: list[int] = []
-    for line_no, raw in lines:
-        text, refused = jsonlines.decode(raw, first=line_no == 1)
+    decoded = [(line_no, *jsonlines.decode(raw, first=line_no == 1)) for line_no, raw in lines]
+    # Each line locks its case as it comes; the locks of every case the lines name, taken first in
+    # one order, make a concurrent importer of the same cases wait before either has begun.
+    case_locks.take(session, _refs_named(text for _, text, refused in decoded if refused is None))
+    for line_no, text, refused in decoded:
         if is_event(text, refused):
             case = _import_one(session, book, text, refused, source, line_no, now, report, rejected_rows)
             if case is not None and touched is not None:
                 touched.add(case)
     return rejected_rows
+
+
+def _refs_named(texts: Iterable[str]) -> set[str]:
+    """The case refs lines claim to be about, valid or not (a refused line locks for nothing)."""
+    refs: set[str] = set()
+    for text in texts:
+        try:
+            data = parse_line(text)
+        except MalformedEvent:
+            continue
+        if isinstance(ref := data.get("case"), str):
+            refs.add(ref)
+    return refs
 
 
 def is_event(text: str, refused: MalformedEvent | None) -> bool:
@@ -327,6 +343,16 @@ def retry_pass(
                 for r in session.scalars(parked.where(ReceivedEvent.case_ref.in_(refs[start : start + 500])))
             )
         waiting = list(found.values())
+    if waiting:
+        # Their cases are locked in one order before any is changed (an event-time order would
+        # cross a batch's); then the rows are read again, as another retry of the same rows may
+        # have taken some while this one waited for the locks.
+        case_locks.take(session, (r.case_ref for r in waiting if r.case_ref is not None))
+        ids = [r.id for r in waiting]
+        waiting = []
+        for start in range(0, len(ids), 500):
+            again = parked.where(ReceivedEvent.id.in_(ids[start : start + 500]))
+            waiting += session.scalars(again.execution_options(populate_existing=True))
     waiting.sort(key=lambda r: (r.occurred_at is None, r.occurred_at or now, r.id))
     expired = 0
     for row in waiting:

@@ -23,7 +23,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from workflow import batch, casework, intake_warnings, jsonlines
+from workflow import batch, case_locks, casework, intake_warnings, jsonlines
 from workflow.clocks import Rulebook
 from workflow.errors import CaseloopError, EventRejected, ReceivedStatus
 from workflow.events import Event
@@ -69,6 +69,7 @@ def import_batch(
     checked_lines = (_check(book, line_no, raw, source, now) for line_no, raw in lines)
     taken = [line for line in checked_lines if line is not None]
     events = [line.event for line in taken if line.event is not None]
+    case_locks.take(session, (e.case for e in events))  # before anything is read: see case_locks
     previous = _received_before(session, [e.id for e in events])
     loaded = batch.load(
         session,
@@ -87,7 +88,7 @@ def import_batch(
         with session.no_autoflush:
             for line in taken:
                 _apply(session, book, line, previous, loaded, now, report, rejected_rows)
-        batch.write(session)
+        batch.write(session, loaded)
     finally:
         del session.info[batch.KEY]
     return rejected_rows

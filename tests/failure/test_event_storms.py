@@ -126,12 +126,6 @@ def test_duplicate_shuffled_events_from_four_api_clients_at_once_are_each_taken_
     _api_storm(postgres_schema_url, redis_db_url, smtp_sink, make_engine, resend_503=True)
 
 
-@pytest.mark.xfail(
-    reason="intake defect, narrowed but not gone: writing each table's rows in unique-key order "
-    "removed the deadlock on received_events' unique index, yet concurrent requests naming the same "
-    "events can still deadlock elsewhere now and then (PostgreSQL ends one: 503; resending works)",
-    strict=False,
-)
 def test_api_clients_posting_the_same_events_at_once_are_never_answered_503(
     postgres_schema_url: str, redis_db_url: str, smtp_sink: SmtpSink, make_engine: Callable[..., Engine]
 ) -> None:
