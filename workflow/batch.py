@@ -83,6 +83,9 @@ class Loaded:
     mutated: bool = False
     # Rows only ever added (the history), kept as the values of their columns, in the order made.
     appended: defaultdict[Table, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    # New objects of the batch (:func:`add`), by identity: kept out of the session, which would
+    # track each one (a cascade walk when added, another when taken out again to be written).
+    new: dict[int, Base] = field(default_factory=dict)
 
     def append(self, model: type[Base], row: dict[str, Any]) -> None:
         """Add a row of an append-only table, written with the batch (every column named; the
@@ -100,6 +103,17 @@ class Loaded:
 
 def current(session: Session) -> Loaded | None:
     return session.info.get(KEY)
+
+
+def add(session: Session, obj: Base) -> None:
+    """``session.add``, but within a batch the new object is kept for :func:`write` instead: no
+    query of the batch's reads it back (they are answered from :class:`Loaded`), and its id is
+    given beforehand, so the session has nothing to do for it until it is written."""
+    loaded = current(session)
+    if loaded is None:
+        session.add(obj)
+    else:
+        loaded.new[id(obj)] = obj
 
 
 def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
@@ -149,7 +163,9 @@ def write(session: Session, loaded: Loaded) -> None:
     """Write what the batch added, a statement per table in the order foreign keys need, then
     the changes to rows that were read (the unit of work's own flush)."""
     added: defaultdict[Any, list[object]] = defaultdict(list)
-    for obj in list(session.new):
+    for obj in loaded.new.values():
+        added[inspect(obj).mapper.local_table].append(obj)
+    for obj in list(session.new):  # any added to the session directly
         added[inspect(obj).mapper.local_table].append(obj)
         session.expunge(obj)  # written here, not by the flush
     for table in Base.metadata.sorted_tables:

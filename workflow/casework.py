@@ -172,7 +172,7 @@ def _open_episode(
         case = Case(ref=event.case, state=State.NEW.value, episode=1)
         if loaded is not None:
             loaded.add_case(case)  # its id now, with no flush
-        session.add(case)
+        batch.add(session, case)
     else:
         # A closed case referred again is a new episode; its clocks and facts start afresh.
         re_referral = case.referral_at is not None and episodes.is_re_referral(

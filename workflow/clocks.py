@@ -149,7 +149,9 @@ def apply_event(session: Session, book: Rulebook, case: Case, event: Event, rece
     if isinstance(event, DecisionAmended):
         _withdraw_decision(session, book, case, event, active, now_date, received_id)
 
-    for rule in book.policy.rules:
+    # Only the rules with a trigger of this event's type can start, stop or cancel anything.
+    rules = book.policy.rules_by_event.get(event.type, ())
+    for rule in rules:
         named = [c for c in active if c.name == rule.name]
         # This episode's clock if it has one; otherwise a duty still owed from an earlier episode.
         mine = [c for c in named if c.episode == case.episode] or named
@@ -167,7 +169,7 @@ def apply_event(session: Session, book: Rulebook, case: Case, event: Event, rece
 
     still = {c.name: c for c in active if c.status in ACTIVE and c.episode == case.episode}
     met = met_this_episode(known, case)
-    for rule in book.policy.rules:
+    for rule in rules:
         if not any(matches(t, event, case, met) for t in rule.starts):
             continue
         counted_from = book.local_date(case.referral_at) if rule.counted_from == "referral" else now_date
@@ -199,7 +201,7 @@ def apply_event(session: Session, book: Rulebook, case: Case, event: Event, rece
         )
         if (loaded := batch.current(session)) is not None:
             loaded.add_clock(clock)
-        session.add(clock)
+        batch.add(session, clock)
         known.append(clock)
         _log(session, case, clock, "clock.started", event.at, received_id)
 

@@ -171,8 +171,10 @@ def on_event(
         if reasons:
             lapse = isinstance(event, CaseClosed) and approval_lapses(case)
             publish(session, RiskCameToLight(case, tuple(reasons), event.at, received_id, lapse))
-    met = met_this_episode(_episode_clocks(session, case), case)
-    for duty in book.policy.duties:
+    # Only the duties with a trigger of this event's type can be made owed by it.
+    candidates = book.policy.duties_by_event.get(event.type, ())
+    met = met_this_episode(_episode_clocks(session, case), case) if candidates else frozenset()
+    for duty in candidates:
         if not any(matches(t, event, case, met) for t in duty.after):
             continue
         said_already = _said_the_same_day(session, book, case, duty, event)

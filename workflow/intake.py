@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from workflow import case_locks, casework, intake_warnings, jsonlines, limits
+from workflow import batch, case_locks, casework, intake_warnings, jsonlines, limits
 from workflow.clocks import Rulebook
 from workflow.errors import (
     Conflict,
@@ -282,7 +282,7 @@ def store_rejection(
     row.status, row.rejection_kind, row.reason = ReceivedStatus.REJECTED.value, exc.kind.value, exc.reason
     if exc.kind is RejectionKind.MALFORMED:
         row.event_id = None  # a corrected line may be sent again with the same id
-    session.add(row)
+    batch.add(session, row)
     if row.id is None:
         session.flush()  # its id, for the report (a batch gives it beforehand)
     ids.append(row.id)

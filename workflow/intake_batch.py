@@ -156,6 +156,6 @@ def _apply(
         if row.event_id is None:  # refused as malformed: its id stays free for a corrected line
             del previous[event.id]
         return
-    session.add(row)
+    batch.add(session, row)
     warned = intake_warnings.check(session, case, event, row.id)
     accepted(report, row.line_no, event, warned, row.id)

@@ -25,6 +25,8 @@ KEPT_OF_A_LONG_LINE = 4096  # characters of an over-long line kept to show what 
 # What JSON text itself may not hold raw (tab is JSON whitespace), and what the database cannot
 # store (NUL, unpaired surrogates): shown as escapes in the kept copy of a rejected line.
 _RAW_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
+# A ``\\u`` escape of a surrogate, which decodes to one unless its pair follows.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def read_lines(stream: IO[bytes], limit: int = limits.LINE_BYTES) -> Iterator[bytes]:
@@ -89,7 +91,10 @@ def parse_object(raw: str) -> dict[str, Any]:
         raise _too_deep() from exc
     if not isinstance(data, dict):
         raise MalformedEvent(LINE, "an event must be a JSON object")
-    _check_depth(data)
+    if raw.count("{") + raw.count("[") > limits.NESTING or _SURROGATE_ESCAPE.search(raw):
+        # Only then can the value be too deep (each level opens a bracket) or hold an unpaired
+        # surrogate (a raw one was refused above: only an escape makes one): most lines need no walk.
+        _check_depth(data)
     return data
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import date, time
 from functools import cached_property
 from typing import Any, Literal
@@ -155,6 +156,33 @@ class Policy(_Frozen):
     def rules(self) -> tuple[ClockRule, ...]:
         """Every clock: those declared, and one for each duty."""
         return self.clocks + tuple(d.clock() for d in self.duties)
+
+    @cached_property
+    def rules_by_event(self) -> Mapping[str, tuple[ClockRule, ...]]:
+        """For each event type a trigger names, the rules (in their order) with a trigger of that
+        type among their starts, stops and cancellations: a rule with none cannot fire, so an
+        event need only try these. An amended decision fires the triggers of ``decision.made``."""
+        by_type: dict[str, list[ClockRule]] = {}
+        for rule in self.rules:
+            named = {t.event for t in (*rule.starts, *rule.stops, *rule.cancelled_by)}
+            if "decision.made" in named:
+                named.add("decision.amended")
+            for event_type in named:
+                by_type.setdefault(event_type, []).append(rule)
+        return {k: tuple(v) for k, v in by_type.items()}
+
+    @cached_property
+    def duties_by_event(self) -> Mapping[str, tuple[DutyRule, ...]]:
+        """For each event type, the duties (in their order) that one of its ``after`` triggers
+        names, as :attr:`rules_by_event` does for clocks."""
+        by_type: dict[str, list[DutyRule]] = {}
+        for duty in self.duties:
+            named = {t.event for t in duty.after}
+            if "decision.made" in named:
+                named.add("decision.amended")
+            for event_type in named:
+                by_type.setdefault(event_type, []).append(duty)
+        return {k: tuple(v) for k, v in by_type.items()}
 
     @model_validator(mode="after")
     def _reminded_clocks_exist(self) -> Policy:
