@@ -20,6 +20,7 @@ from functools import cache, partial
 from typing import Any, cast
 
 from sqlalchemy import Column, Table, UniqueConstraint, func, insert, inspect, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapper, Session
 
 from workflow.db import Base
@@ -163,8 +164,8 @@ def write(session: Session, loaded: Loaded) -> None:
     """Write what the batch added, a statement per table in the order foreign keys need, then
     the changes to rows that were read (the unit of work's own flush)."""
     added: defaultdict[Any, list[object]] = defaultdict(list)
-    for obj in loaded.new.values():
-        added[inspect(obj).mapper.local_table].append(obj)
+    for new in loaded.new.values():
+        added[inspect(new).mapper.local_table].append(new)
     for obj in list(session.new):  # any added to the session directly
         added[inspect(obj).mapper.local_table].append(obj)
         session.expunge(obj)  # written here, not by the flush
@@ -179,10 +180,40 @@ def write(session: Session, loaded: Loaded) -> None:
             # naming the same new event ids (or case refs) then wait for each other in one
             # direction only, and never deadlock on the unique index's locks.
             rows.sort(key=lambda row: tuple((row.get(k) is None, str(row.get(k))) for k in order))
-            session.execute(insert(table), rows)
+            _insert(session, table, rows)
         if appended := loaded.appended.get(table):
-            session.execute(insert(table), appended)
+            _insert(session, table, appended)
     session.flush()
+
+
+def _insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Rows that all name the same columns, into ``table``: by COPY on PostgreSQL (its driver
+    would otherwise send a statement a row), a multi-row INSERT elsewhere."""
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name != "postgresql":
+        session.execute(insert(table), rows)
+        return
+    keys = list(rows[0])
+    quote = dialect.identifier_preparer.quote
+    statement = (
+        f"COPY {dialect.identifier_preparer.format_table(table)} "
+        f"({', '.join(quote(table.c[k].name) for k in keys)}) FROM STDIN"
+    )
+    # Each value as the statement would have bound it (JSON serialised, times in UTC).
+    processors = [table.c[k].type.dialect_impl(dialect).bind_processor(dialect) for k in keys]
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    error = dialect.loaded_dbapi.Error
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                values = (row[k] for k in keys)
+                copy.write_row([v if p is None else p(v) for p, v in zip(processors, values, strict=True)])
+    except error as exc:
+        # Raised as a statement's would be: a duplicate key is an IntegrityError (the batch is
+        # then taken line by line), a deadlock a DBAPIError with its code (taken again).
+        raise DBAPIError.instance(statement, None, exc, error, dialect=dialect) from exc
 
 
 def _lock_order(table: Table) -> tuple[str, ...]:
