@@ -108,33 +108,35 @@ def test_a_line_longer_than_the_limit_is_one_rejected_line(runtime: Runtime) -> 
 
 
 def test_no_batch_boundary_loses_or_repeats_a_line(runtime: Runtime) -> None:
-    """450 lines in three batches of 200; bad lines straddle both boundaries, and a decision at
-    line 200 whose referral is line 201 (the next batch) is taken on the retry."""
-    lines: list[bytes] = []
-    for n in range(1, 451):
-        if n in (199, 200, 201, 400, 401):
-            bad = {
-                199: b"not json\n",
-                200: line(event("decision.made", "B", "2026-03-03", outcome="nfa")),
-                201: line(referral("B", "2026-03-02")),
-                400: b"\xff\xfe\n",
-                401: b'{"a": 1, "a": 2}\n',
-            }
-            lines.append(bad[n])
-        else:
-            lines.append(line(referral(f"C{n}", "2026-03-02", id=f"r{n}")))
+    """Two and a quarter batches of lines; bad lines straddle both boundaries, and a decision at
+    the last line of the first batch whose referral is the next line (the next batch) is taken on
+    the retry."""
+    size = intake.BATCH
+    total = 2 * size + size // 4
+    bad = {
+        size - 1: b"not json\n",
+        size: line(event("decision.made", "B", "2026-03-03", outcome="nfa")),
+        size + 1: line(referral("B", "2026-03-02")),
+        2 * size: b"\xff\xfe\n",
+        2 * size + 1: b'{"a": 1, "a": 2}\n',
+    }
+    lines = [bad.get(n) or line(referral(f"C{n}", "2026-03-02", id=f"r{n}")) for n in range(1, total + 1)]
     report = import_bytes(runtime, b"".join(lines), "batches.jsonl")
 
     rows = received(runtime)
-    assert [r.line_no for r in rows] == list(range(1, 451))  # each line once, none lost
+    assert [r.line_no for r in rows] == list(range(1, total + 1))  # each line once, none lost
     rejected = {r.line_no for r in rows if r.status == "rejected"}
-    assert rejected == {199, 400, 401}
-    assert [r.split(":")[0] for r in report.rejected] == ["line 199", "line 400", "line 401"]
-    assert (report.accepted, report.retried_accepted) == (446, 1)
+    assert rejected == {size - 1, 2 * size, 2 * size + 1}
+    assert [r.split(":")[0] for r in report.rejected] == [
+        f"line {size - 1}",
+        f"line {2 * size}",
+        f"line {2 * size + 1}",
+    ]
+    assert (report.accepted, report.retried_accepted) == (total - 4, 1)
     assert case_view(runtime, "B", NOW)["state"] == "referral_nfa"
 
     again = import_bytes(runtime, b"".join(lines), "batches.jsonl")  # the same file: all duplicates
-    assert (again.accepted, len(again.duplicates), len(again.rejected)) == (0, 447, 3)
+    assert (again.accepted, len(again.duplicates), len(again.rejected)) == (0, total - 3, 3)
 
 
 class FailingStream(io.BytesIO):
@@ -152,18 +154,20 @@ class FailingStream(io.BytesIO):
 
 
 def test_an_import_that_cannot_read_on_says_how_far_it_got_and_a_rerun_ends_it(runtime: Runtime) -> None:
-    data = b"".join(line(referral(f"C{n}", "2026-03-02", id=f"r{n}")) for n in range(1, 301))
+    size = intake.BATCH
+    total = size + size // 2
+    data = b"".join(line(referral(f"C{n}", "2026-03-02", id=f"r{n}")) for n in range(1, total + 1))
     with pytest.raises(ImportFailed) as caught:
-        intake.import_stream(runtime, SYSTEM, FailingStream(data, 250), "f.jsonl", instant(NOW))
+        intake.import_stream(runtime, SYSTEM, FailingStream(data, size + size // 4), "f.jsonl", instant(NOW))
     assert str(caught.value) == (
-        "the import stopped after line 200: the input could not be read (Input/output error); lines 1–200 "
-        "are kept, and importing the same input again takes the rest (lines already taken are skipped "
-        "as duplicates)"
+        f"the import stopped after line {size}: the input could not be read (Input/output error); lines "
+        f"1–{size} are kept, and importing the same input again takes the rest (lines already taken are "
+        "skipped as duplicates)"
     )
-    assert len(received(runtime)) == 200  # whole batches only: the 50 lines read after them are not
+    assert len(received(runtime)) == size  # whole batches only: the lines read after the first are not
     rerun = import_bytes(runtime, data, "f.jsonl")
-    assert (rerun.accepted, len(rerun.duplicates)) == (100, 200)
-    assert [r.line_no for r in received(runtime)] == list(range(1, 301))
+    assert (rerun.accepted, len(rerun.duplicates)) == (total - size, size)
+    assert [r.line_no for r in received(runtime)] == list(range(1, total + 1))
 
 
 def test_standard_input_lines_as_text_are_taken_the_same_way(runtime: Runtime) -> None:
