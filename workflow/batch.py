@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from functools import cache, partial
 from typing import Any, cast
 
-from sqlalchemy import Column, Table, UniqueConstraint, func, insert, inspect, select, text
+from sqlalchemy import Column, Table, UniqueConstraint, bindparam, func, insert, inspect, select, text, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Mapper, Session
+from sqlalchemy.orm import InstanceState, Mapper, Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from workflow.db import Base
 from workflow.model import Case, ClockRow
@@ -161,18 +162,23 @@ def load(
 
 
 def write(session: Session, loaded: Loaded) -> None:
-    """Write what the batch added, a statement per table in the order foreign keys need, then
-    the changes to rows that were read (the unit of work's own flush)."""
-    added: defaultdict[Any, list[object]] = defaultdict(list)
+    """Write the changes to the cases that were read, what the batch added (a statement per
+    table, in the order foreign keys need), then the other changes to rows that were read (the
+    unit of work's own flush)."""
+    with session.no_autoflush:  # its statements would flush the changed cases first, one by one
+        _update_cases(session, loaded)
+    added: defaultdict[Any, list[InstanceState[Any]]] = defaultdict(list)
     for new in loaded.new.values():
-        added[inspect(new).mapper.local_table].append(new)
+        state = inspect(new)
+        added[state.mapper.local_table].append(state)
     for obj in list(session.new):  # any added to the session directly
-        added[inspect(obj).mapper.local_table].append(obj)
+        state = inspect(obj)
+        added[state.mapper.local_table].append(state)
         session.expunge(obj)  # written here, not by the flush
     for table in Base.metadata.sorted_tables:
         by_columns: defaultdict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
-        for obj in added.get(table, ()):
-            row = _row(obj)
+        for state in added.get(table, ()):
+            row = _row(state)
             by_columns[tuple(row)].append(row)
         order = _lock_order(table)
         for rows in by_columns.values():
@@ -184,6 +190,42 @@ def write(session: Session, loaded: Loaded) -> None:
         if appended := loaded.appended.get(table):
             _insert(session, table, appended)
     session.flush()
+
+
+def _update_cases(session: Session, loaded: Loaded) -> None:
+    """The changes to the batch's cases that were read, a statement for each set of columns
+    changed. The flush writes one for each run of cases in the order of their ids changed alike:
+    hundreds a batch, as its events change their cases in different ways. The cases were locked
+    when they were read, so the order they are written in makes no one wait."""
+    table = cast(Table, Case.__table__)
+    changed: defaultdict[tuple[str, ...], list[tuple[Case, dict[str, Any]]]] = defaultdict(list)
+    for case in loaded.cases.values():
+        state = inspect(case)
+        if not state.persistent or not state.modified:
+            continue  # new (written above), or untouched
+        values = {
+            key: state.dict[key]
+            for key in state.committed_state.keys() & _CASE_COLUMNS
+            # As the flush compares (a value set again to what it was is no change).
+            if state.manager[key].impl.is_equal(state.dict[key], state.committed_state[key]) is not True
+        }
+        if values:
+            changed[tuple(sorted(values))].append((case, values))
+    for keys, cases in changed.items():
+        cases.sort(key=lambda pair: pair[0].id)
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("case_id"))
+            .values({table.c[k]: bindparam(f"new_{k}", type_=table.c[k].type) for k in keys})
+        )
+        session.execute(statement, [{"case_id": c.id, **{f"new_{k}": v[k] for k in keys}} for c, v in cases])
+        for case, values in cases:
+            for key, value in values.items():
+                set_committed_value(case, key, value)  # written: the flush has nothing left to do
+
+
+# The columns of a case that change (its id never does); each attribute is named as its column.
+_CASE_COLUMNS = frozenset(c.key for c in cast(Table, Case.__table__).columns if not c.primary_key)
 
 
 def _insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
@@ -230,9 +272,8 @@ def _lock_order(table: Table) -> tuple[str, ...]:
     return tuple(c.key for c in table.primary_key.columns)
 
 
-def _row(obj: object) -> dict[str, Any]:
+def _row(state: InstanceState[Any]) -> dict[str, Any]:
     """The values of a new object's columns as its flush would have written them."""
-    state = inspect(obj)
     values = state.dict
     row: dict[str, Any] = {}
     for attr_key, column_key, default, database_fills in _columns(state.mapper):
