@@ -80,8 +80,23 @@ class WorkingCalendar:
             return str(name)
         return "council closure day" if day in self.closure_days else None
 
+    @cached_property
+    def _known(self) -> dict[tuple[date, int], date]:
+        # Due dates already counted, by start and working days: the calendar never changes, and an
+        # import counts the same few from the same few days thousands of times.
+        return {}
+
+    @cached_property
+    def _working(self) -> dict[date, bool]:
+        return {}  # days already looked up, for the same reason
+
     def is_working_day(self, day: date) -> bool:
-        return day.weekday() < 5 and day not in self.closure_days and day not in self._bank_holidays
+        known = self._working.get(day)
+        if known is None:
+            known = self._working[day] = (
+                day.weekday() < 5 and day not in self.closure_days and day not in self._bank_holidays
+            )
+        return known
 
     def next_working_day(self, day: date) -> date:
         """The first working day strictly after ``day``."""
@@ -102,6 +117,12 @@ class WorkingCalendar:
             raise ValueError("a goal cannot be a negative number of working days")
         if n == 0:
             return start
+        due = self._known.get((start, n))
+        if due is None:
+            due = self._known[start, n] = self._count(start, n)
+        return due
+
+    def _count(self, start: date, n: int) -> date:
         if self.counting is CountingRule.DAY1 and self.is_working_day(start):
             n -= 1
             if n == 0:
