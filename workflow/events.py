@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import date
+from functools import cache
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
@@ -402,6 +403,7 @@ def _key(part: object) -> str:
     return text if len(text) <= limits.CODE else f"{text[: limits.CODE - 1]}…"
 
 
+@cache
 def _model_of(kind: str) -> type[BaseModel]:
     for model in get_args(get_args(Event)[0]):
         if get_args(model.model_fields["type"].annotation) == (kind,):
@@ -415,14 +417,15 @@ def _absent_if_blank(model: type[BaseModel], data: object) -> object:
     Done before validation, since validation runs on JSON in strict mode."""
     if not isinstance(data, dict):
         return data
+    fields = _fields(model)
     cleaned: dict[str, object] = {}
     for key, value in data.items():
-        found = model.model_fields.get(key)
+        found = fields.get(key)
         if found is None:
             cleaned[key] = value  # refused as an unknown field
-        elif isinstance(value, str) and not value.strip() and _may_be_absent(found):
+        elif isinstance(value, str) and not value.strip() and found[0]:
             cleaned[key] = None
-        elif (inner := _inner_model(found.annotation)) is not None:
+        elif (inner := found[1]) is not None:
             cleaned[key] = (
                 [_absent_if_blank(inner, v) for v in value]
                 if isinstance(value, list)
@@ -431,6 +434,13 @@ def _absent_if_blank(model: type[BaseModel], data: object) -> object:
         else:
             cleaned[key] = value
     return cleaned
+
+
+@cache
+def _fields(model: type[BaseModel]) -> dict[str, tuple[bool, type[BaseModel] | None]]:
+    """For each field of a model: whether it may be absent, and the model it holds (if any).
+    Worked out once per model, not for every field of every line."""
+    return {k: (_may_be_absent(f), _inner_model(f.annotation)) for k, f in model.model_fields.items()}
 
 
 def _may_be_absent(found: FieldInfo) -> bool:
