@@ -229,32 +229,48 @@ _CASE_COLUMNS = frozenset(c.key for c in cast(Table, Case.__table__).columns if 
 
 
 def _insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Rows that all name the same columns, into ``table``: by COPY on PostgreSQL (its driver
-    would otherwise send a statement a row), a multi-row INSERT elsewhere."""
+    """Rows that all name the same columns, into ``table``, handed to the driver at once: by
+    COPY on PostgreSQL (its driver would otherwise send a statement a row), by the driver's
+    ``executemany`` on SQLite. The values are bound as the statement would bind them (JSON
+    serialised, times in UTC), without the statement's per-row bookkeeping."""
     connection = session.connection()
     dialect = connection.dialect
-    if dialect.name != "postgresql":
+    if dialect.name not in ("postgresql", "sqlite"):
         session.execute(insert(table), rows)
         return
     keys = list(rows[0])
-    quote = dialect.identifier_preparer.quote
-    statement = (
-        f"COPY {dialect.identifier_preparer.format_table(table)} "
-        f"({', '.join(quote(table.c[k].name) for k in keys)}) FROM STDIN"
-    )
-    # Each value as the statement would have bound it (JSON serialised, times in UTC).
     processors = [table.c[k].type.dialect_impl(dialect).bind_processor(dialect) for k in keys]
-    driver = connection.connection.driver_connection
-    assert driver is not None
+    values = (
+        [v if p is None else p(v) for p, v in zip(processors, (row[k] for k in keys), strict=True)]
+        for row in rows
+    )
+    preparer = dialect.identifier_preparer
+    columns = ", ".join(preparer.quote(table.c[k].name) for k in keys)
+    driver: Any = connection.connection.driver_connection
     error = dialect.loaded_dbapi.Error
+    if dialect.name == "postgresql":
+        statement = f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN"
+    else:
+        marks = ", ".join("?" for _ in keys)  # the sqlite3 module's placeholders
+        statement = f"INSERT INTO {preparer.format_table(table)} ({columns}) VALUES ({marks})"
     try:
-        with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                values = (row[k] for k in keys)
-                copy.write_row([v if p is None else p(v) for p, v in zip(processors, values, strict=True)])
+        cursor = driver.cursor()
+        try:
+            if dialect.name == "postgresql":
+                with cursor.copy(statement) as copy:
+                    for row in values:
+                        copy.write_row(row)
+            else:
+                cursor.executemany(statement, values)
+        finally:
+            cursor.close()
     except error as exc:
         # Raised as a statement's would be: a duplicate key is an IntegrityError (the batch is
-        # then taken line by line), a deadlock a DBAPIError with its code (taken again).
+        # then taken line by line), a deadlock a DBAPIError with its code (taken again). Only
+        # PostgreSQL's primary message is kept: its DETAIL and a COPY's CONTEXT quote the row.
+        primary = getattr(getattr(exc, "diag", None), "message_primary", None)
+        if primary:
+            exc.args = (primary,)
         raise DBAPIError.instance(statement, None, exc, error, dialect=dialect) from exc
 
 
