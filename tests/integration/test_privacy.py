@@ -28,6 +28,8 @@ from services.actors import SYSTEM
 from tasks import jobs
 from tasks import runtime as task_runtime
 from tests.factories import event, import_events, import_staff, referral
+from workflow import batch
+from workflow.model import ReceivedEvent
 
 CANARY_NAME = "Canary Wolfenden Privacy"
 CANARY_ADDRESS = "canary.privacy@family.example"
@@ -81,6 +83,31 @@ def test_a_database_error_holds_no_value_of_the_statement(
     if runtime.db.dialect == "postgresql" and isinstance(error, IntegrityError):
         # The detail is still there for code that must know which row: only not in the text.
         assert CANARY_ADDRESS in (error.orig.diag.message_detail or "")  # type: ignore[union-attr]
+
+
+def test_a_batch_write_that_fails_is_an_integrity_error_that_holds_no_value_of_its_rows(runtime: Runtime) -> None:
+    """A batch hands its rows to the driver at once (COPY on PostgreSQL, whose DETAIL and CONTEXT
+    quote the row): an id another importer took first is still an IntegrityError, for the batch
+    to be taken line by line, and its text still shows none of the row."""
+    taken = f"id-{CANARY_NAME}"
+    import_events(runtime, referral("C1", "2026-03-02", id=taken), now=NOW.isoformat())
+    with runtime.writing() as uow:
+        loaded = batch.Loaded(batch.Ids(uow.session))
+        row = ReceivedEvent(
+            id=loaded.ids.next(ReceivedEvent),
+            event_id=taken,
+            raw=CANARY_ADDRESS,
+            status="accepted",
+            source="f.jsonl",
+            line_no=1,
+            received_at=NOW,
+        )
+        loaded.new[id(row)] = row
+        with pytest.raises(IntegrityError) as caught:
+            batch.write(uow.session, loaded)
+    shown = f"{caught.value}\n{caught.value.orig}\n{caught.value!r}"
+    assert CANARY_NAME not in shown
+    assert CANARY_ADDRESS not in shown
 
 
 # Logs: error types and outbox ids, never an exception's text.
