@@ -85,7 +85,7 @@ def test_a_database_error_holds_no_value_of_the_statement(
         assert CANARY_ADDRESS in (error.orig.diag.message_detail or "")  # type: ignore[union-attr]
 
 
-def test_a_batch_write_that_fails_is_an_integrity_error_that_holds_no_value_of_its_rows(runtime: Runtime) -> None:
+def test_a_failed_batch_write_is_an_integrity_error_holding_no_value_of_its_rows(runtime: Runtime) -> None:
     """A batch hands its rows to the driver at once (COPY on PostgreSQL, whose DETAIL and CONTEXT
     quote the row): an id another importer took first is still an IntegrityError, for the batch
     to be taken line by line, and its text still shows none of the row."""
