@@ -10,7 +10,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from letters.rendering import RenderError, Templates
@@ -19,8 +19,10 @@ from messaging.email import OUTBOX_ID_HEADER, REFERENCE_HEADER, OutgoingEmail
 from messaging.lateness import Lateness
 from messaging.lifecycle import SYSTEM, admit
 from messaging.outbox import OutboxMessage, Status
+from workflow import bulk
+from workflow.batch import Ids
 from workflow.clocks import Rulebook
-from workflow.happened import DigestOwed
+from workflow.happened import DigestsOwed
 from workflow.model import Case, ClockRow
 from workflow.queries import allocation, staff_directory
 from workflow.reminders import DIGEST_KIND, FALLBACK_ROLE, ReminderItem
@@ -36,27 +38,51 @@ _SITUATION = {
 }
 
 
-def create_digest(session: Session, owed: DigestOwed) -> None:
-    """The digest's outbox row (one per person and day, by its key), linked from its items."""
-    person = owed.person
-    message = OutboxMessage(
-        idempotency_key=f"{DIGEST_KIND}:{person.id}:{owed.day.isoformat()}",
-        kind=DIGEST_KIND,
-        case_id=None,
-        recipient_role="worker" if person.role == Role.SOCIAL_WORKER.value else "manager",
-        recipient=person.id,
-        address=person.email,
-        channel=owed.channel,
-        office_hours_only=True,
-        attempts=0,
-        next_attempt_at=owed.at,
-        created_at=owed.at,
-        payload={"date": owed.day.isoformat(), "items": list(owed.item_ids)},
-    )
-    admit(session, message, Status.QUEUED, SYSTEM, owed.at)
-    session.execute(
-        update(ReminderItem).where(ReminderItem.id.in_(owed.item_ids)).values(outbox_id=message.id)
-    )
+def create_digests(session: Session, owed: DigestsOwed) -> None:
+    """Each digest's outbox row (one per person and day, by its key), linked from its items.
+
+    The rows get their ids up front, so the day's digests and their audit rows are written a few
+    statements per table and their items linked in one more, not a flush and an update each."""
+    ids = Ids(session)
+    links: list[dict[str, int]] = []
+    for one in owed.digests:
+        person = one.person
+        message = OutboxMessage(
+            id=ids.next(OutboxMessage),
+            idempotency_key=f"{DIGEST_KIND}:{person.id}:{owed.day.isoformat()}",
+            kind=DIGEST_KIND,
+            case_id=None,
+            recipient_role="worker" if person.role == Role.SOCIAL_WORKER.value else "manager",
+            recipient=person.id,
+            address=person.email,
+            channel=owed.channel,
+            office_hours_only=True,
+            attempts=0,
+            next_attempt_at=owed.at,
+            created_at=owed.at,
+            payload={"date": owed.day.isoformat(), "items": list(one.item_ids)},
+        )
+        admit(session, message, Status.QUEUED, SYSTEM, owed.at)
+        links.extend({"id": item_id, "outbox_id": message.id} for item_id in one.item_ids)
+    session.flush()  # the digests exist before their items name them
+    _link(session, links)
+
+
+_ITEMS: Table = ReminderItem.__table__  # type: ignore[assignment]
+_LINKS = [_ITEMS.c.id, _ITEMS.c.outbox_id]
+_GIVEN_LINKS = bulk.unnested(_LINKS)
+_LINK_PG = update(_ITEMS).where(_ITEMS.c.id == _GIVEN_LINKS.c.id).values(outbox_id=_GIVEN_LINKS.c.outbox_id)
+
+
+def _link(session: Session, links: list[dict[str, int]]) -> None:
+    """Set each item's digest: one statement on PostgreSQL (see :mod:`workflow.bulk`), an update
+    by primary key per item elsewhere."""
+    if not links:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_LINK_PG, bulk.as_arrays(_LINKS, links))
+    else:
+        session.execute(update(ReminderItem), links)
 
 
 class DigestRenderer:
