@@ -106,9 +106,13 @@ def explain_clocks(
 ) -> dict[int, Lateness]:
     """:func:`explain` for clocks given by their ids and names alone."""
     steps = Steps(by, pages)
-    case_ids = sorted({clock.case_id for clock in clocks})
-    letters = _letters(session, case_ids)
-    by_hand = _by_hand(session, case_ids)
+    # Only a duty's clock or a failed letter's is explained by letters and tasks: the cases of
+    # the others (most of a digest's: a decision, an assessment) are not read for them at all.
+    duties = {c.name for c in clocks if book.policy.duty(c.name) is not None}
+    lettered = sorted({c.case_id for c in clocks if c.name in duties or c.name == FAILED_LETTER_CLOCK})
+    letters = _letters(session, lettered) if lettered else defaultdict(list)
+    dutied = sorted({c.case_id for c in clocks if c.name in duties})
+    by_hand = _by_hand(session, dutied) if dutied else {}
     found: dict[int, Lateness] = {}
     for clock in clocks:
         # Letters of the clock's episode (a letter made before episodes were recorded counts too).
