@@ -165,8 +165,13 @@ class Deliverer:
     def _begin_preparing(self, outbox_id: int) -> OutboxMessage | DeliveryOutcome:
         """Count this preparation before the risky work, committed, so that it survives the task's
         death; or fail the message if its earlier preparations died too often. Returns the row
-        counted (go on and prepare it) or what happened instead."""
-        with self.db.transaction() as session:
+        counted (go on and prepare it) or what happened instead.
+
+        The count must outlive a worker killed while preparing, not a crash of the database
+        server (which no message causes): it need not wait for the disk (see ``_start``). Nor
+        need the failing of a message prepared too often: lost with the database, it is done
+        again the same way by the next delivery of that message."""
+        with self.db.transaction(durable=False) as session:
             # The usual case in one statement, which also reads the row for the rendering. It locks
             # the letter alone, and waits for nothing else while it holds it: the case's lock comes
             # first only where the status changes (below, and in every later step).
@@ -202,7 +207,12 @@ class Deliverer:
     def _start(
         self, outbox_id: int, seen_attempts: int, channel: str, outgoing: Outgoing
     ) -> int | DeliveryOutcome:
-        with self.db.transaction() as session:
+        """Move the row to ``sending`` and keep what this attempt will hand over.
+
+        Committed without waiting for the disk: nothing leaves before the hand-over is recorded,
+        and that commit is durable, which writes this one to disk first. A database crash that
+        loses it loses it before anything went: the row is still ``queued``, as it was."""
+        with self.db.transaction(durable=False) as session:
             row = letter_lock.locked(session, outbox_id)
             if row is None:
                 return DeliveryOutcome.MISSING
@@ -259,6 +269,8 @@ class Deliverer:
 
         A send slower than the sending timeout has been requeued and perhaps retried by another
         attempt; that one owns the message now, and this one must stop before the provider has it.
+        Durable before the channel goes on: after a crash of the database as much as of the
+        worker, a message handed over is never taken for one that was not (and resent).
         """
         with self.db.transaction() as session:
             result = session.execute(

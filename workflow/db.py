@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import DateTime, Engine, create_engine, event, text
 from sqlalchemy.engine import Dialect, ExceptionContext, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -117,6 +117,16 @@ def _postgres_rules(engine: Engine) -> None:
             connection.exec_driver_sql("SET TRANSACTION READ ONLY")
 
 
+_ASYNCHRONOUS_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
+
+
+def commit_without_waiting(session: Session) -> None:
+    """Let the session's current transaction commit without waiting for the disk, as
+    ``Database.transaction(durable=False)`` does (for a unit of work that began its own)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_ASYNCHRONOUS_COMMIT)
+
+
 class Database:
     """An engine and its sessions: ``transaction()`` writes (commit or roll back), ``reading()``
     only reads. ``session_info`` is given to every session (the bus's handlers, see
@@ -136,9 +146,18 @@ class Database:
         return self.engine.dialect.name
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """One transaction: committed when the block ends, rolled back if it raises."""
+    def transaction(self, *, durable: bool = True) -> Iterator[Session]:
+        """One transaction: committed when the block ends, rolled back if it raises.
+
+        ``durable=False`` is for a commit that must outlive this process but need not outlive a
+        crash of the database server itself: on PostgreSQL the commit returns before its record
+        is on disk (asynchronous commit; the server writes it within a fraction of a second). A
+        server crash in that moment loses the whole transaction, never part of it, and any later
+        durable commit, of any transaction, writes it to disk first.
+        """
         with self._sessions() as session, session.begin():
+            if not durable:
+                commit_without_waiting(session)
             yield session
 
     @contextmanager
