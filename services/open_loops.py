@@ -13,7 +13,7 @@ from datetime import date, datetime
 
 from messaging import open_loops as loops
 from services.actors import Actor, Kind
-from services.authorisation import Action, authorise, visible_cases
+from services.authorisation import Action, authorise, visible_beyond_whole_teams, whole_teams
 from services.runtime import Runtime
 from workflow.errors import Invalid
 from workflow.staff import Role
@@ -98,7 +98,7 @@ def open_loops(
         )
     book = rt.book
     today = book.local_date(now or rt.clock())
-    filters = loops.Filters(visible_cases(actor), why, audience, team)
+    filters = _visible(actor, team, why, audience)
     with rt.reading() as uow:
         session = uow.session
         counted = loops.tally(session, book, filters)
@@ -120,6 +120,12 @@ def open_loops(
         longest_waited=book.calendar.working_days_between(since, today) if since else None,
     )
     return OpenLoops(items, total, summary, teams)
+
+
+def _visible(actor: Actor, team: str | None, why: str | None, audience: str | None) -> loops.Filters:
+    if team is not None:  # one of the service manager's teams, every case of which they see
+        return loops.Filters(frozenset({team}), None, why, audience)
+    return loops.Filters(whole_teams(actor), visible_beyond_whole_teams(actor), why, audience)
 
 
 def _loop(
