@@ -250,11 +250,18 @@ def _open_loops_raw(raw: psycopg.Connection[Any], rt: Runtime, actor: Actor) -> 
         "limit": PAGE,
     }
     # The manager's teams' cases by the clocks' own team (no case read: the clocks carry the
-    # reference), and their own allocations in other teams through the cases' worker index.
-    scopes = (
-        "FROM clocks k WHERE k.team = ANY(%(teams)s)",
-        "FROM clocks k JOIN cases c ON c.id = k.case_id WHERE c.worker = %(me)s AND c.team <> ALL(%(teams)s)",
-    )
+    # reference), and their own allocations in other teams, found first by the cases' worker
+    # index, by case (no such part when there are none).
+    others = [
+        r[0]
+        for r in raw.execute(
+            "SELECT id FROM cases WHERE worker = %(me)s AND team <> ALL(%(teams)s)", params
+        ).fetchall()
+    ]
+    params["others"] = others
+    scopes = ["FROM clocks k WHERE k.team = ANY(%(teams)s)"]
+    if others:
+        scopes.append("FROM clocks k WHERE k.case_id = ANY(%(others)s)")
     letter = (
         "o.case_id = k.case_id AND o.duty IS NOT NULL AND o.duty = k.name "
         "AND coalesce(o.episode, k.episode) = k.episode"
@@ -287,7 +294,7 @@ def _open_loops_raw(raw: psycopg.Connection[Any], rt: Runtime, actor: Actor) -> 
                o.id, o.recipient_role, o.recipient
         FROM outbox o JOIN cases c ON c.id = o.case_id
         WHERE o.duty = ANY(%(duties)s) AND o.status = 'failed'
-          AND (c.team = ANY(%(teams)s) OR c.worker = %(me)s)
+          AND (c.team = ANY(%(teams)s) OR c.id = ANY(%(others)s))
           AND EXISTS (SELECT 1 FROM clocks t WHERE t.case_id = o.case_id AND t.name = 'failed_letter'
                         AND t.status = ANY(%(active)s) AND t.started_at >= o.created_at)
           AND NOT EXISTS (SELECT 1 FROM clocks k WHERE k.case_id = o.case_id AND k.name = o.duty

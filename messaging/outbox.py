@@ -16,7 +16,7 @@ from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, S
 from sqlalchemy.orm import Mapped, mapped_column
 
 from workflow.db import Base, UTCDateTime
-from workflow.queue_indexes import outbox_duty_letters
+from workflow.queue_indexes import outbox_duty_letters, outbox_letters_not_gone
 
 
 class Status(StrEnum):
@@ -70,6 +70,7 @@ class OutboxMessage(Base):
         Index("ix_outbox_duty", "case_id", "duty", "source_event"),
         Index("ix_outbox_sending_started", "sending_started_at"),  # readiness: the latest attempt
         outbox_duty_letters(),
+        outbox_letters_not_gone(),
     )
 
 

@@ -14,7 +14,7 @@ of duties by case, duty and episode.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Index, column, literal_column
+from sqlalchemy import ColumnElement, Index, and_, column, literal_column
 
 # The clock statuses of workflow.clocks.ACTIVE and the case states of
 # workflow.lifecycle.OPEN_STATES, written out (a test checks they still agree): an index's
@@ -23,6 +23,9 @@ LIVE_CLOCK_STATUSES = ("breached", "paused", "running")
 # The clocks counting down (a paused one is not), as the queues of overdue and at-risk clocks
 # read them: workflow.queries and services.team_queue (a test checks they agree).
 COUNTING_CLOCK_STATUSES = ("breached", "running")
+# The letters that have not reached their reader, as the open loops count them
+# (messaging.open_loops: a test checks they agree).
+NOT_GONE_LETTER_STATUSES = ("failed", "held", "queued", "rejected", "sending", "unknown")
 OPEN_CASE_STATES = (
     "assessment",
     "cin_plan",
@@ -125,4 +128,18 @@ def outbox_duty_letters() -> Index:
         postgresql_where=where,
         sqlite_where=where,
         postgresql_include=["status", "recipient_role", "recipient"],
+    )
+
+
+def outbox_letters_not_gone() -> Index:
+    """The letters of duties that have not gone, by case and duty, with all the open loops show of
+    them: the loops of letters are the live duties' clocks hashed against this small index."""
+    where = and_(column("duty").is_not(None), _in("status", NOT_GONE_LETTER_STATUSES))
+    return Index(
+        "ix_outbox_not_gone",
+        "case_id",
+        "duty",
+        postgresql_where=where,
+        sqlite_where=where,
+        postgresql_include=["episode", "status", "recipient_role", "recipient", "id"],
     )

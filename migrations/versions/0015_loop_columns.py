@@ -26,6 +26,9 @@ depends_on = None
 COUNTING_CLOCKS = sa.text("status IN ('breached', 'running')")
 LIVE_CLOCKS = sa.text("status IN ('breached', 'paused', 'running')")
 DUTY_LETTERS = sa.text("duty IS NOT NULL")
+NOT_GONE_LETTERS = sa.text(
+    "duty IS NOT NULL AND status IN ('failed', 'held', 'queued', 'rejected', 'sending', 'unknown')"
+)
 
 
 def upgrade() -> None:
@@ -65,6 +68,14 @@ def upgrade() -> None:
         sqlite_where=DUTY_LETTERS,
         postgresql_include=["status", "recipient_role", "recipient"],
     )
+    op.create_index(
+        "ix_outbox_not_gone",
+        "outbox",
+        ["case_id", "duty"],
+        postgresql_where=NOT_GONE_LETTERS,
+        sqlite_where=NOT_GONE_LETTERS,
+        postgresql_include=["episode", "status", "recipient_role", "recipient", "id"],
+    )
 
 
 def _counting_by_due(columns: list[str], include: list[str]) -> None:
@@ -79,6 +90,7 @@ def _counting_by_due(columns: list[str], include: list[str]) -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_outbox_not_gone", "outbox")
     op.drop_index("ix_outbox_letters", "outbox")
     op.drop_index("ix_clocks_live_duty", "clocks")
     op.drop_index("ix_clocks_counting_due", "clocks")

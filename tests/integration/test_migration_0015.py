@@ -9,10 +9,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
+from messaging import open_loops
 from migrations import alembic_config, upgrade
+from workflow import queue_indexes
 from workflow.db import Base, make_engine
 
-INDEXES = {"ix_clocks_counting_due", "ix_clocks_live_duty", "ix_outbox_letters"}
+INDEXES = {"ix_clocks_counting_due", "ix_clocks_live_duty", "ix_outbox_letters", "ix_outbox_not_gone"}
 
 _CASE = text(
     "INSERT INTO cases (id, ref, state, episode, team, referral_at, referral_source, assessment_started, "
@@ -90,3 +92,7 @@ def test_0015_backfills_the_copies_matches_the_models_and_downgrades(database_ur
         engine.dispose()
     upgrade(database_url)
     assert _copies(database_url)[0] == [(1, "M-1"), (2, "M-2"), (3, "M-2")]
+
+
+def test_the_predicate_names_the_letters_the_open_loops_count() -> None:
+    assert set(queue_indexes.NOT_GONE_LETTER_STATUSES) == set(open_loops.NOT_GONE)
