@@ -277,8 +277,9 @@ def _nobody(book: Rulebook, filters: Filters) -> list[Rows]:
     return _scoped(query, filters)
 
 
-def _loops(book: Rulebook, filters: Filters) -> Subquery:
-    """Every open loop within the filters, as one subquery (not yet ordered or cut)."""
+def loops_of(book: Rulebook, filters: Filters) -> Subquery:
+    """Every open loop within the filters, as one subquery (not yet ordered or cut): built once
+    for a page, which both counts it (:func:`tally`) and cuts it (:func:`page`)."""
     parts: list[Rows] = []
     if filters.why in (None, QUEUED, HELD, FAILED, BY_HAND):
         parts.extend(_letters(book, filters))
@@ -297,9 +298,8 @@ def _loops(book: Rulebook, filters: Filters) -> Subquery:
     return select(everything).where(*conditions).subquery("open_loops")
 
 
-def page(session: Session, book: Rulebook, filters: Filters, limit: int, offset: int) -> list[LoopRow]:
+def page(session: Session, loops: Subquery, limit: int, offset: int) -> list[LoopRow]:
     """The loops from ``offset`` (at most ``limit``), oldest first (:func:`tally` counts them)."""
-    loops = _loops(book, filters)
     query = (
         select(loops)
         .order_by(loops.c.since, loops.c.ref, loops.c.duty, loops.c.recipient, loops.c.outbox_id)
@@ -329,11 +329,10 @@ class Tally:
     nobody: int
 
 
-def tally(session: Session, book: Rulebook, filters: Filters) -> Tally:
+def tally(session: Session, loops: Subquery) -> Tally:
     """The loops counted in one pass of the union (not one pass per figure): grouped by audience
     and by whether anyone can be told, each group with its rows, its case episodes and its
     oldest wait."""
-    loops = _loops(book, filters)
     nobody = (loops.c.why == NOBODY).label("nobody")
     # A case episode as one value, so that DISTINCT counts it on SQLite too (one column only).
     episode = cast(loops.c.case_id, String) + ":" + cast(loops.c.episode, String)

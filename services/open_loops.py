@@ -105,8 +105,9 @@ def open_loops(
     with rt.reading() as uow:
         session = uow.session
         filters = _visible(session, actor, team, why, audience)
-        counted = loops.tally(session, book, filters)
-        rows = loops.page(session, book, filters, limit, offset) if counted.total > offset else []
+        found = loops.loops_of(book, filters)
+        counted = loops.tally(session, found)
+        rows = loops.page(session, found, limit, offset) if counted.total > offset else []
         letters = loops.letter_details(session, (r.outbox_id for r in rows if r.outbox_id is not None))
         nobody = loops.nobody_reasons(session, rows)
         recipients = loops.recipients_of(session, rows)
