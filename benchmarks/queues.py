@@ -48,6 +48,7 @@ def run(bench: Bench) -> list[Figure]:
                 manager = staff_member(uow.session, queue_data.team_manager(queue_data.TEAMS[0]), NOW.date())
                 service = staff_member(uow.session, "sm-1", NOW.date())
             with psycopg.connect(conninfo, autocommit=True) as raw:
+                raw.execute("SET jit = off")  # the session settings caseloop's own connections use
                 figures.append(
                     _compare(
                         "team queue, first page (team manager)",
