@@ -165,6 +165,7 @@ _CLOCK_COLUMNS = (
     "id",
     "case_id",
     "team",
+    "case_ref",
     "episode",
     "name",
     "seq",
@@ -198,6 +199,7 @@ _OUTBOX_COLUMNS = (
     "last_error",
     "duty",
     "source_event",
+    "episode",
     "payload",
 )
 _HISTORY_COLUMNS = ("id", "case_id", "episode", "kind", "at", "recorded_at", "detail")
@@ -290,7 +292,8 @@ class _Rows:
 
     def _clock(self, case_id: int, name: str, started: datetime, due: date, status: str) -> int:
         self.counts.clocks += 1
-        team = self.cases[-1][4]  # the case's team, made just before its clocks
+        made = self.cases[-1]  # the case, made just before its clocks: they carry its team and ref
+        team, ref = made[4], made[1]
         stopped = started + timedelta(days=3) if status in ("met", "met_late", "cancelled") else None
         paused = self.today - timedelta(days=2) if status == "paused" else None
         self.clocks.append(
@@ -298,6 +301,7 @@ class _Rows:
                 self.counts.clocks,
                 case_id,
                 team,
+                ref,
                 1,
                 name,
                 1,
@@ -344,6 +348,7 @@ class _Rows:
                 error,
                 duty,
                 f"ev-{oid}",
+                payload["episode"],
                 json.dumps(payload),
             )
         )

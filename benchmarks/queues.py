@@ -48,6 +48,7 @@ def run(bench: Bench) -> list[Figure]:
                 manager = staff_member(uow.session, queue_data.team_manager(queue_data.TEAMS[0]), NOW.date())
                 service = staff_member(uow.session, "sm-1", NOW.date())
             with psycopg.connect(conninfo, autocommit=True) as raw:
+                raw.execute("SET jit = off")  # the session settings caseloop's own connections use
                 figures.append(
                     _compare(
                         "team queue, first page (team manager)",
@@ -239,53 +240,67 @@ def _team_queue_raw(raw: psycopg.Connection[Any], rt: Runtime, actor: Actor) -> 
 
 def _open_loops_raw(raw: psycopg.Connection[Any], rt: Runtime, actor: Actor) -> int:
     book = rt.book
-    visible, params = _visible(actor)
     audience = " ".join(f"WHEN '{d.name}' THEN '{d.audience}'" for d in book.policy.duties)
     audience = f"CASE k.name {audience} ELSE 'family' END"
-    params |= {
+    params = {
+        "me": actor.id,
+        "teams": sorted(actor.teams),
         "duties": [d.name for d in book.policy.duties],
         "active": ["running", "breached", "paused"],
         "not_gone": ["queued", "sending", "held", "failed", "unknown", "rejected"],
         "limit": PAGE,
     }
-    episode = "coalesce((o.payload->>'episode')::int, k.episode)"
-    loops = f"""
+    # The manager's teams' cases by the clocks' own team (no case read: the clocks carry the
+    # reference), and their own allocations in other teams, found first by the cases' worker
+    # index, by case (no such part when there are none).
+    others = [
+        r[0]
+        for r in raw.execute(
+            "SELECT id FROM cases WHERE worker = %(me)s AND team <> ALL(%(teams)s)", params
+        ).fetchall()
+    ]
+    params["others"] = others
+    scopes = ["FROM clocks k WHERE k.team = ANY(%(teams)s)"]
+    if others:
+        scopes.append("FROM clocks k WHERE k.case_id = ANY(%(others)s)")
+    letter = (
+        "o.case_id = k.case_id AND o.duty IS NOT NULL AND o.duty = k.name "
+        "AND coalesce(o.episode, k.episode) = k.episode"
+    )
+    parts = []
+    for scope in scopes:
+        parts.append(f"""
         SELECT CASE WHEN o.status = 'held' THEN 'held' WHEN o.status IN ('failed', 'unknown') THEN 'failed'
                     WHEN o.status = 'rejected' THEN 'by_hand' ELSE 'queued' END AS why,
-               c.id AS case_id, c.ref, c.team, k.name AS duty, k.episode, k.seq, k.started_at AS since,
+               k.case_id, k.case_ref AS ref, k.team, k.name AS duty, k.episode, k.seq, k.started_at AS since,
                k.due_on AS due, o.id AS outbox_id, o.recipient_role AS audience, o.recipient
-        FROM clocks k JOIN cases c ON c.id = k.case_id
-        JOIN outbox o ON o.case_id = k.case_id AND o.duty = k.name AND {episode} = k.episode
-        WHERE k.name = ANY(%(duties)s) AND k.status = ANY(%(active)s) AND o.status = ANY(%(not_gone)s)
-          AND {visible}
-        UNION ALL
-        SELECT 'failed', c.id, c.ref, c.team, o.duty, coalesce((o.payload->>'episode')::int, c.episode), 0,
-               o.created_at,
+        {scope.replace("WHERE", f"JOIN outbox o ON {letter} WHERE")}
+          AND k.name = ANY(%(duties)s) AND k.status = ANY(%(active)s) AND o.status = ANY(%(not_gone)s)""")
+        parts.append(f"""
+        SELECT 'by_hand', k.case_id, k.case_ref, k.team, k.name, k.episode, k.seq, k.started_at,
+               k.due_on, NULL, {audience}, {audience}
+        {scope} AND k.name = ANY(%(duties)s) AND k.status = ANY(%(active)s)
+          AND NOT EXISTS (SELECT 1 FROM outbox o WHERE {letter})""")
+        parts.append(f"""
+        SELECT 'nobody', k.case_id, k.case_ref, k.team, k.name, k.episode, k.seq, k.started_at,
+               k.due_on, NULL, {audience}, {audience}
+        {scope} AND k.name = ANY(%(duties)s) AND k.status = 'cancelled'
+          AND EXISTS (SELECT 1 FROM case_history h WHERE h.case_id = k.case_id AND h.episode = k.episode
+                        AND h.kind = 'clock.cancelled' AND h.detail->>'clock' = k.name
+                        AND h.detail->>'why' LIKE 'no one can be told%%')""")
+    parts.append("""
+        SELECT 'failed', c.id, c.ref, c.team, o.duty, coalesce(o.episode, c.episode), 0, o.created_at,
                (SELECT min(t.due_on) FROM clocks t WHERE t.case_id = o.case_id AND t.name = 'failed_letter'
                   AND t.status = ANY(%(active)s) AND t.started_at >= o.created_at),
                o.id, o.recipient_role, o.recipient
         FROM outbox o JOIN cases c ON c.id = o.case_id
-        WHERE o.duty = ANY(%(duties)s) AND o.status = 'failed' AND {visible}
+        WHERE o.duty = ANY(%(duties)s) AND o.status = 'failed'
+          AND (c.team = ANY(%(teams)s) OR c.id = ANY(%(others)s))
           AND EXISTS (SELECT 1 FROM clocks t WHERE t.case_id = o.case_id AND t.name = 'failed_letter'
                         AND t.status = ANY(%(active)s) AND t.started_at >= o.created_at)
           AND NOT EXISTS (SELECT 1 FROM clocks k WHERE k.case_id = o.case_id AND k.name = o.duty
-                            AND k.episode = coalesce((o.payload->>'episode')::int, c.episode)
-                            AND k.status = ANY(%(active)s))
-        UNION ALL
-        SELECT 'by_hand', c.id, c.ref, c.team, k.name, k.episode, k.seq, k.started_at, k.due_on, NULL,
-               {audience}, {audience}
-        FROM clocks k JOIN cases c ON c.id = k.case_id
-        WHERE k.name = ANY(%(duties)s) AND k.status = ANY(%(active)s) AND {visible}
-          AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.case_id = k.case_id AND o.duty = k.name
-                            AND {episode} = k.episode)
-        UNION ALL
-        SELECT 'nobody', c.id, c.ref, c.team, k.name, k.episode, k.seq, k.started_at, k.due_on, NULL,
-               {audience}, {audience}
-        FROM clocks k JOIN cases c ON c.id = k.case_id
-        WHERE k.name = ANY(%(duties)s) AND k.status = 'cancelled' AND {visible}
-          AND EXISTS (SELECT 1 FROM case_history h WHERE h.case_id = k.case_id AND h.episode = k.episode
-                        AND h.kind = 'clock.cancelled' AND h.detail->>'clock' = k.name
-                        AND h.detail->>'why' LIKE 'no one can be told%%')"""
+                            AND k.episode = coalesce(o.episode, c.episode) AND k.status = ANY(%(active)s))""")
+    loops = " UNION ALL ".join(parts)
     rows = raw.execute(
         f"SELECT *, count(*) OVER () FROM ({loops}) AS loops "
         "ORDER BY since, ref, duty, recipient, outbox_id LIMIT %(limit)s",
@@ -324,11 +339,11 @@ def _overdue_raw(raw: psycopg.Connection[Any], rt: Runtime) -> int:
     # Every case is visible: the counting clocks are counted from their index, no case read.
     (total,) = raw.execute(f"SELECT count(*) FROM clocks k WHERE {where}", params).fetchone() or (0,)
     rows = raw.execute(
-        f"""SELECT k.id, k.case_id, c.ref, k.name, k.episode, k.due_on, c.team, c.worker, s.id,
+        f"""SELECT k.id, k.case_id, k.case_ref, k.name, k.episode, k.due_on, c.team, c.worker, s.id,
                   s.active AND (s.left_on IS NULL OR s.left_on > %(today)s), s.left_on
            FROM clocks k JOIN cases c ON c.id = k.case_id LEFT JOIN staff s ON s.id = c.worker
            WHERE {where}
-           ORDER BY k.due_on, c.ref, k.name, k.id LIMIT %(limit)s""",
+           ORDER BY k.due_on, k.case_ref, k.name, k.id LIMIT %(limit)s""",
         params,
     ).fetchall()
     _fill(raw, sorted({r[1] for r in rows}))

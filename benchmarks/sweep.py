@@ -143,7 +143,7 @@ def _write_borough(rt: Runtime, clocks: int, now: datetime) -> int:
     for start in range(0, clocks, BATCH):
         ids = range(start + 1, min(clocks, start + BATCH) + 1)
         cases = [_case(i, (i - 1) // CASES_PER_WORKER, now) for i in ids]
-        rows = [_clock(rt, i, today, now) for i in ids]
+        rows = [_clock(rt, case, today, now) for case in cases]
         with rt.db.transaction() as session:
             session.execute(insert(Case), cases)
             session.execute(insert(ClockRow), rows)
@@ -191,10 +191,12 @@ def _case(i: int, worker: int, now: datetime) -> dict[str, Any]:
     }
 
 
-def _clock(rt: Runtime, i: int, today: Any, now: datetime) -> dict[str, Any]:
+def _clock(rt: Runtime, case: dict[str, Any], today: Any, now: datetime) -> dict[str, Any]:
     return {
-        "id": i,
-        "case_id": i,
+        "id": case["id"],
+        "case_id": case["id"],
+        "team": case["team"],  # the copies of the case's that the clocks carry
+        "case_ref": case["ref"],
         "episode": 1,
         "name": "decision",
         "seq": 1,

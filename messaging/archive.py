@@ -11,6 +11,7 @@ import hashlib
 from datetime import datetime
 from typing import Literal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from messaging.email import OutgoingEmail
@@ -40,8 +41,13 @@ def keep(
     session: Session, outbox_id: int, attempt: int, outgoing: OutgoingEmail | OutgoingLetter, at: datetime
 ) -> None:
     """Store what attempt ``attempt`` is about to hand over (replacing an earlier attempt's)."""
+    # An earlier attempt's copies, read in one query (none on a first attempt, the usual one).
+    kept = {
+        row.form: row
+        for row in session.scalars(select(SentContent).where(SentContent.outbox_id == outbox_id))
+    }
     for form, body in forms(outgoing).items():
-        row = session.get(SentContent, (outbox_id, form))
+        row = kept.get(form)
         if row is None:
             row = SentContent(outbox_id=outbox_id, form=form)
             session.add(row)

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import false, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, case, false, func, select, update
+from sqlalchemy.orm import Session, aliased
 
 from messaging.outbox import OutboxMessage, Status
 
@@ -36,30 +36,45 @@ def claim_due(
     A message dispatched at or before ``redispatch_before`` and still queued is claimed again (its
     broker message was lost); ``None`` claims only messages never dispatched.
     """
-    dispatched = OutboxMessage.dispatched_at.is_not(None)
-    lost = false() if redispatch_before is None else OutboxMessage.dispatched_at <= redispatch_before
-    outstanding = session.scalar(
-        select(func.count())
-        .select_from(OutboxMessage)
-        .where(OutboxMessage.status == Status.QUEUED.value, dispatched, ~lost)
-    )
-    budget = capacity - int(outstanding or 0)
-    if budget <= 0:
-        return []
-    query = (
-        select(OutboxMessage)
+    # The subqueries read the table the statement updates: aliased, so that neither is taken
+    # for a condition on the row being updated.
+    queued, waiting = aliased(OutboxMessage), aliased(OutboxMessage)
+    outstanding = func.count()
+    # What may still be handed out, never below nothing (SQLite reads a negative LIMIT as none).
+    budget = (
+        select(case((outstanding < capacity, capacity - outstanding), else_=0))
+        .select_from(waiting)
         .where(
-            OutboxMessage.status == Status.QUEUED.value,
-            OutboxMessage.next_attempt_at <= now,
-            OutboxMessage.dispatched_at.is_(None) | lost,
+            waiting.status == Status.QUEUED.value,
+            waiting.dispatched_at.is_not(None),
+            ~_lost(waiting, redispatch_before),
         )
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .scalar_subquery()
+    )
+    due = (
+        select(queued.id)
+        .where(
+            queued.status == Status.QUEUED.value,
+            queued.next_attempt_at <= now,
+            queued.dispatched_at.is_(None) | _lost(queued, redispatch_before),
+        )
+        .order_by(queued.next_attempt_at, queued.id)
         .limit(budget)
         .with_for_update(skip_locked=True)
     )
     if not in_office_hours:
-        query = query.where(OutboxMessage.office_hours_only.is_(False))
-    rows = session.scalars(query).all()
-    for row in rows:
-        row.dispatched_at = now
-    return [row.id for row in rows]
+        due = due.where(queued.office_hours_only.is_(False))
+    # Counted, chosen and marked in one statement (a claim follows every delivery).
+    claimed = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(due.scalar_subquery()))
+        .values(dispatched_at=now)
+        .returning(OutboxMessage.id, OutboxMessage.next_attempt_at)
+        .execution_options(synchronize_session=False)
+    ).all()
+    return [outbox_id for outbox_id, _ in sorted(claimed, key=lambda row: (row[1], row[0]))]
+
+
+def _lost(message: type[OutboxMessage], redispatch_before: datetime | None) -> ColumnElement[bool]:
+    """Whether ``message``, dispatched and still queued, had its broker message lost."""
+    return false() if redispatch_before is None else message.dispatched_at <= redispatch_before

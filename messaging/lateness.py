@@ -106,13 +106,17 @@ def explain_clocks(
 ) -> dict[int, Lateness]:
     """:func:`explain` for clocks given by their ids and names alone."""
     steps = Steps(by, pages)
-    case_ids = sorted({clock.case_id for clock in clocks})
-    letters = _letters(session, case_ids)
-    by_hand = _by_hand(session, case_ids)
+    # Only a duty's clock or a failed letter's is explained by letters and tasks: the cases of
+    # the others (most of a digest's: a decision, an assessment) are not read for them at all.
+    duties = {c.name for c in clocks if book.policy.duty(c.name) is not None}
+    lettered = sorted({c.case_id for c in clocks if c.name in duties or c.name == FAILED_LETTER_CLOCK})
+    letters = _letters(session, lettered) if lettered else defaultdict(list)
+    dutied = sorted({c.case_id for c in clocks if c.name in duties})
+    by_hand = _by_hand(session, dutied) if dutied else {}
     found: dict[int, Lateness] = {}
     for clock in clocks:
         # Letters of the clock's episode (a letter made before episodes were recorded counts too).
-        episode = [m for m in letters[clock.case_id] if _episode(m) in (None, clock.episode)]
+        episode = [m for m in letters[clock.case_id] if m.episode in (None, clock.episode)]
         if book.policy.duty(clock.name) is not None:
             mine = [m for m in episode if m.duty == clock.name]
             task = by_hand.get((clock.case_id, clock.episode, clock.name))
@@ -128,13 +132,13 @@ def explain_clocks(
 _GONE_WRONG = (Status.FAILED.value, Status.REJECTED.value)
 
 
-def _duty(ref: str, duty: str, letters: list[OutboxMessage], task: str | None, steps: Steps) -> Lateness:
+def _duty(ref: str, duty: str, letters: list[_Letter], task: str | None, steps: Steps) -> Lateness:
     done = steps.record(ref, duty)
     statuses = {m.status for m in letters}
     held = [m for m in letters if m.status == Status.HELD.value]
     if held:
         letter = held[0]
-        reasons = "; ".join(letter.payload.get("hold_reasons") or []) or letter.last_error or "to review"
+        reasons = "; ".join(letter.hold_reasons) or letter.last_error or "to review"
         return Lateness(
             "held",
             f"held for approval: {reasons}",
@@ -184,7 +188,7 @@ def _duty(ref: str, duty: str, letters: list[OutboxMessage], task: str | None, s
     )
 
 
-def _failed_letter(ref: str, failed: list[OutboxMessage], steps: Steps) -> Lateness:
+def _failed_letter(ref: str, failed: list[_Letter], steps: Steps) -> Lateness:
     duties = sorted({m.duty for m in failed if m.duty})
     duty = duties[0] if len(duties) == 1 else "DUTY"
     error = failed[-1].last_error if failed else None
@@ -209,9 +213,18 @@ def _not_recorded(book: Rulebook, name: str) -> Lateness:
     )
 
 
-def _episode(message: OutboxMessage) -> int | None:
-    episode = (message.payload or {}).get("episode")
-    return episode if isinstance(episode, int) else None
+@dataclass(frozen=True)
+class _Letter:
+    """What the reasons read of a duty's letter: its columns alone, not the whole row (its
+    payload and content are the widest part of the outbox)."""
+
+    id: int
+    case_id: int
+    duty: str | None
+    status: str
+    episode: int | None  # None: made before episodes were recorded
+    hold_reasons: tuple[str, ...]
+    last_error: str | None
 
 
 def _chunks(ids: list[int]) -> Iterable[list[int]]:
@@ -219,17 +232,25 @@ def _chunks(ids: list[int]) -> Iterable[list[int]]:
         yield ids[start : start + _CHUNK]
 
 
-def _letters(session: Session, case_ids: list[int]) -> dict[int, list[OutboxMessage]]:
-    found: dict[int, list[OutboxMessage]] = defaultdict(list)
+def _letters(session: Session, case_ids: list[int]) -> dict[int, list[_Letter]]:
+    found: dict[int, list[_Letter]] = defaultdict(list)
     for chunk in _chunks(case_ids):
         query = (
-            select(OutboxMessage)
+            select(
+                OutboxMessage.id,
+                OutboxMessage.case_id,
+                OutboxMessage.duty,
+                OutboxMessage.status,
+                OutboxMessage.episode,
+                OutboxMessage.payload["hold_reasons"],
+                OutboxMessage.last_error,
+            )
             .where(OutboxMessage.case_id.in_(chunk), OutboxMessage.duty.is_not(None))
             .order_by(OutboxMessage.id)
         )
-        for message in session.scalars(query):
-            assert message.case_id is not None
-            found[message.case_id].append(message)
+        for letter_id, case_id, duty, status, episode, reasons, error in session.execute(query):
+            held = tuple(str(r) for r in reasons) if isinstance(reasons, list) else ()
+            found[case_id].append(_Letter(letter_id, case_id, duty, status, episode, held, error))
     return found
 
 
@@ -238,10 +259,10 @@ def _by_hand(session: Session, case_ids: list[int]) -> dict[tuple[int, int, str]
     episode and duty."""
     found: dict[tuple[int, int, str], str] = {}
     for chunk in _chunks(case_ids):
-        query = select(HistoryEntry).where(
+        query = select(HistoryEntry.case_id, HistoryEntry.episode, HistoryEntry.detail).where(
             HistoryEntry.case_id.in_(chunk), HistoryEntry.kind == "duty.by_hand"
         )
-        for entry in session.scalars(query):
-            duty, task = str(entry.detail.get("duty")), str(entry.detail.get("task"))
-            found[(entry.case_id, entry.episode, duty)] = task
+        for case_id, episode, detail in session.execute(query):
+            duty, task = str(detail.get("duty")), str(detail.get("task"))
+            found[(case_id, episode, duty)] = task
     return found

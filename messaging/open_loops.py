@@ -19,6 +19,12 @@ The three are one ``UNION ALL`` with the same columns, so that a page is counted
 cut in the database whatever the size of the queue (a service manager's may hold thousands).
 Only the page's rows are then filled in (:func:`letter_details`, :func:`nobody_reasons`,
 :func:`recipients_of`), each in one query.
+
+Who may see a loop is split in two, each part read through its own index: the cases of the teams
+the person sees whole, found by the clock's own team (``ix_clocks_live_duty``, which carries the
+case's reference too, so no case is read), and the few others they may see (their own
+allocations elsewhere), found from the cases. A duty's letters are matched to its clock by the
+letter's episode column (``ix_outbox_letters``), so that neither table's rows are read either.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from sqlalchemy import (
     case,
     cast,
     exists,
+    false,
     func,
     literal,
     null,
@@ -59,7 +66,7 @@ WHYS = (QUEUED, HELD, FAILED, BY_HAND, NOBODY)
 AUDIENCES = ("referrer", "family", "school")
 
 # Letters that have not reached their reader. ``sent`` and ``cancelled`` have (or are not owed).
-_NOT_GONE = (
+NOT_GONE = (
     Status.QUEUED.value,
     Status.SENDING.value,
     Status.HELD.value,
@@ -74,12 +81,14 @@ NOBODY_PREFIX = "no one can be told"
 
 @dataclass(frozen=True)
 class Filters:
-    """What the list is narrowed to: ``visible`` (who may see which cases) always."""
+    """What the list is narrowed to. Who may see which cases always: every case of ``teams``
+    (read by the clocks' own team) and, of the cases of other teams, those ``beyond`` allows (a
+    condition on ``cases``; None: none of them)."""
 
-    visible: ColumnElement[bool]
+    teams: frozenset[str]
+    beyond: ColumnElement[bool] | None
     why: str | None = None
     audience: str | None = None
-    team: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,22 +121,45 @@ def _duty_names(book: Rulebook) -> list[str]:
 
 def _episode_of_letter() -> ColumnElement[int]:
     # The episode a letter belongs to (rows from before episodes were kept count as the clock's).
-    return func.coalesce(OutboxMessage.payload["episode"].as_integer(), ClockRow.episode)
+    return func.coalesce(OutboxMessage.episode, ClockRow.episode)
 
 
-def _letters(book: Rulebook, visible: ColumnElement[bool]) -> Rows:
+def _letter_of(clock_letter: ColumnElement[bool]) -> ColumnElement[bool]:
+    """A duty's letter of the clock's case, duty and episode (``duty`` not null, as the index
+    of duties' letters says, so that the planner reads that index)."""
+    return and_(
+        OutboxMessage.case_id == ClockRow.case_id,
+        OutboxMessage.duty.is_not(None),
+        OutboxMessage.duty == ClockRow.name,
+        clock_letter,
+    )
+
+
+def _scoped(query: Rows, filters: Filters) -> list[Rows]:
+    """A part that starts from the clocks, once per way a case may be visible: by the clock's
+    own team for the teams seen whole, and through the case for the others."""
+    found: list[Rows] = []
+    if filters.teams:
+        found.append(query.where(ClockRow.team.in_(sorted(filters.teams))))
+    if filters.beyond is not None:
+        # The cases first (a manager's own allocations elsewhere are few), then their clocks.
+        found.append(query.where(ClockRow.case_id.in_(select(Case.id).where(filters.beyond))))
+    return found
+
+
+def _letters(book: Rulebook, filters: Filters) -> list[Rows]:
     why = case(
         (OutboxMessage.status == Status.HELD.value, HELD),
         (OutboxMessage.status.in_([Status.FAILED.value, Status.UNKNOWN.value]), FAILED),
         (OutboxMessage.status == Status.REJECTED.value, BY_HAND),
         else_=QUEUED,
     )
-    return (
+    query = (
         select(
             why.label("why"),
-            Case.id.label("case_id"),
-            Case.ref.label("ref"),
-            Case.team.label("team"),
+            ClockRow.case_id.label("case_id"),
+            ClockRow.case_ref.label("ref"),
+            ClockRow.team.label("team"),
             ClockRow.name.label("duty"),
             ClockRow.episode.label("episode"),
             ClockRow.seq.label("seq"),
@@ -138,22 +170,14 @@ def _letters(book: Rulebook, visible: ColumnElement[bool]) -> Rows:
             cast(OutboxMessage.recipient, String).label("recipient"),
         )
         .select_from(ClockRow)
-        .join(Case, Case.id == ClockRow.case_id)
-        .join(
-            OutboxMessage,
-            and_(
-                OutboxMessage.case_id == ClockRow.case_id,
-                OutboxMessage.duty == ClockRow.name,
-                _episode_of_letter() == ClockRow.episode,
-            ),
-        )
+        .join(OutboxMessage, _letter_of(_episode_of_letter() == ClockRow.episode))
         .where(
             ClockRow.name.in_(_duty_names(book)),
             ClockRow.status.in_(_ACTIVE),
-            OutboxMessage.status.in_(_NOT_GONE),
-            visible,
+            OutboxMessage.status.in_(NOT_GONE),
         )
     )
+    return _scoped(query, filters)
 
 
 def _unlettered(why: str, book: Rulebook) -> Rows:
@@ -162,35 +186,30 @@ def _unlettered(why: str, book: Rulebook) -> Rows:
     audience = _audience(book)
     return select(
         cast(literal(why), String).label("why"),
-        Case.id,
-        Case.ref,
-        Case.team,
-        ClockRow.name,
-        ClockRow.episode,
-        ClockRow.seq,
-        ClockRow.started_at,
-        ClockRow.due_on,
-        cast(null(), Integer),
-        audience,
-        audience,
+        ClockRow.case_id.label("case_id"),
+        ClockRow.case_ref.label("ref"),
+        ClockRow.team.label("team"),
+        ClockRow.name.label("duty"),
+        ClockRow.episode.label("episode"),
+        ClockRow.seq.label("seq"),
+        ClockRow.started_at.label("since"),
+        ClockRow.due_on.label("due"),
+        cast(null(), Integer).label("outbox_id"),
+        audience.label("audience"),
+        audience.label("recipient"),
     ).select_from(ClockRow)
 
 
-def _without_letters(book: Rulebook, visible: ColumnElement[bool]) -> Rows:
+def _without_letters(book: Rulebook, filters: Filters) -> list[Rows]:
     """Owed duties with no letter at all: a professional to be told by phone."""
-    any_letter = exists().where(
-        OutboxMessage.case_id == ClockRow.case_id,
-        OutboxMessage.duty == ClockRow.name,
-        _episode_of_letter() == ClockRow.episode,
+    any_letter = exists().where(_letter_of(_episode_of_letter() == ClockRow.episode))
+    query = _unlettered(BY_HAND, book).where(
+        ClockRow.name.in_(_duty_names(book)), ClockRow.status.in_(_ACTIVE), ~any_letter
     )
-    return (
-        _unlettered(BY_HAND, book)
-        .join(Case, Case.id == ClockRow.case_id)
-        .where(ClockRow.name.in_(_duty_names(book)), ClockRow.status.in_(_ACTIVE), ~any_letter, visible)
-    )
+    return _scoped(query, filters)
 
 
-def _failed_after_sending(book: Rulebook, visible: ColumnElement[bool]) -> Rows:
+def _failed_after_sending(book: Rulebook, filters: Filters) -> Rows:
     """Letters that went, met their duty, then failed or came back: the duty's clock has stopped,
     but the person was not told. The worker's task to reach them (the ``failed_letter`` clock)
     is still open; it closes them all when it is recorded done."""
@@ -201,7 +220,11 @@ def _failed_after_sending(book: Rulebook, visible: ColumnElement[bool]) -> Rows:
         task.status.in_(_ACTIVE),
         task.started_at >= OutboxMessage.created_at,
     )
-    episode = func.coalesce(OutboxMessage.payload["episode"].as_integer(), Case.episode)
+    episode = func.coalesce(OutboxMessage.episode, Case.episode)
+    # Few letters fail after they went: their cases are read, and who may see them asked there.
+    seen: list[ColumnElement[bool]] = [Case.team.in_(sorted(filters.teams))] if filters.teams else []
+    if filters.beyond is not None:
+        seen.append(filters.beyond)
     duty_still_owed = exists().where(
         ClockRow.case_id == OutboxMessage.case_id,
         ClockRow.name == OutboxMessage.duty,
@@ -230,7 +253,7 @@ def _failed_after_sending(book: Rulebook, visible: ColumnElement[bool]) -> Rows:
             OutboxMessage.status == Status.FAILED.value,
             exists().where(open_task),
             ~duty_still_owed,
-            visible,
+            or_(*seen) if seen else false(),
         )
     )
 
@@ -245,33 +268,27 @@ def _cancelled_for_nobody() -> ColumnElement[bool]:
     )
 
 
-def _nobody(book: Rulebook, visible: ColumnElement[bool]) -> Rows:
-    return (
-        _unlettered(NOBODY, book)
-        .join(Case, Case.id == ClockRow.case_id)
-        .where(
-            ClockRow.name.in_(_duty_names(book)),
-            ClockRow.status == ClockStatus.CANCELLED.value,
-            _cancelled_for_nobody(),
-            visible,
-        )
+def _nobody(book: Rulebook, filters: Filters) -> list[Rows]:
+    query = _unlettered(NOBODY, book).where(
+        ClockRow.name.in_(_duty_names(book)),
+        ClockRow.status == ClockStatus.CANCELLED.value,
+        _cancelled_for_nobody(),
     )
+    return _scoped(query, filters)
 
 
-def _loops(book: Rulebook, filters: Filters) -> Subquery:
-    """Every open loop within the filters, as one subquery (not yet ordered or cut)."""
-    visible = filters.visible
-    if filters.team is not None:
-        visible = and_(visible, Case.team == filters.team)
+def loops_of(book: Rulebook, filters: Filters) -> Subquery:
+    """Every open loop within the filters, as one subquery (not yet ordered or cut): built once
+    for a page, which both counts it (:func:`tally`) and cuts it (:func:`page`)."""
     parts: list[Rows] = []
     if filters.why in (None, QUEUED, HELD, FAILED, BY_HAND):
-        parts.append(_letters(book, visible))
+        parts.extend(_letters(book, filters))
     if filters.why in (None, FAILED):
-        parts.append(_failed_after_sending(book, visible))
+        parts.append(_failed_after_sending(book, filters))
     if filters.why in (None, BY_HAND):
-        parts.append(_without_letters(book, visible))
+        parts.extend(_without_letters(book, filters))
     if filters.why in (None, NOBODY):
-        parts.append(_nobody(book, visible))
+        parts.extend(_nobody(book, filters))
     everything = union_all(*parts).subquery("loops")
     conditions: list[ColumnElement[bool]] = []
     if filters.why is not None:
@@ -281,11 +298,8 @@ def _loops(book: Rulebook, filters: Filters) -> Subquery:
     return select(everything).where(*conditions).subquery("open_loops")
 
 
-def page(
-    session: Session, book: Rulebook, filters: Filters, limit: int, offset: int
-) -> list[LoopRow]:
+def page(session: Session, loops: Subquery, limit: int, offset: int) -> list[LoopRow]:
     """The loops from ``offset`` (at most ``limit``), oldest first (:func:`tally` counts them)."""
-    loops = _loops(book, filters)
     query = (
         select(loops)
         .order_by(loops.c.since, loops.c.ref, loops.c.duty, loops.c.recipient, loops.c.outbox_id)
@@ -315,11 +329,10 @@ class Tally:
     nobody: int
 
 
-def tally(session: Session, book: Rulebook, filters: Filters) -> Tally:
+def tally(session: Session, loops: Subquery) -> Tally:
     """The loops counted in one pass of the union (not one pass per figure): grouped by audience
     and by whether anyone can be told, each group with its rows, its case episodes and its
     oldest wait."""
-    loops = _loops(book, filters)
     nobody = (loops.c.why == NOBODY).label("nobody")
     # A case episode as one value, so that DISTINCT counts it on SQLite too (one column only).
     episode = cast(loops.c.case_id, String) + ":" + cast(loops.c.episode, String)

@@ -40,6 +40,7 @@ def create_letter(session: Session, owed: LetterOwed) -> None:
         created_at=owed.at,
         duty=owed.duty,
         source_event=owed.event_id,
+        episode=case.episode,
         payload={"medium": who.medium, "episode": case.episode, "hold_reasons": list(owed.holds)},
     )
     status = Status.HELD if owed.holds else Status.QUEUED

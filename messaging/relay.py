@@ -2,9 +2,10 @@
 
 The task contract, in short steps so that no lock is held over slow work or the network:
 
-1. *prepare*: count the preparation on the row (a short write), then read it (no lock) and render
-   what will be sent, PDF and all. The count is cleared when the attempt starts or the
-   preparation's failure is recorded, so it only grows when the task died while preparing (a
+1. *prepare*: count the preparation on the row (a short write, committed; the one statement also
+   reads the row back), then render what will be sent, PDF and all, reading without a lock. The
+   count is cleared when the attempt starts or the preparation's failure is recorded, so it only
+   grows when the task died while preparing (a
    poison message killing its worker, in a PDF library say). The broker redelivers a task whose
    worker died, so without the count such a message would kill worker after worker for ever;
    at ``max_attempts`` unfinished preparations it is ``failed`` with that reason instead;
@@ -116,15 +117,13 @@ class Deliverer:
 
     def deliver(self, outbox_id: int) -> DeliveryOutcome:
         """Deliver message ``outbox_id`` if it is still queued. Returns what happened."""
-        parked = self._begin_preparing(outbox_id)
-        if parked is not None:
-            return parked
+        row = self._begin_preparing(outbox_id)
+        if isinstance(row, DeliveryOutcome):
+            return row
         with self.db.reading() as session:
-            row = session.get(OutboxMessage, outbox_id)
-            if row is None:
-                return DeliveryOutcome.MISSING
-            if row.status != Status.QUEUED:
-                return DeliveryOutcome.skipped(row.status)
+            # The row as the preparation's count left it (queued): the attempt starts only if it
+            # is still so, and for as many attempts, under the lock taken by ``_start``.
+            session.add(row)
             seen_attempts, name = row.attempts, self.channel_for(row)
             channel, renderer = self.channels.get(name), self.renderers.get(row.kind)
             try:
@@ -163,10 +162,32 @@ class Deliverer:
             return self._failed_attempt(outbox_id, attempt, exc)
         return self._record_sent(outbox_id, attempt, name, reference)
 
-    def _begin_preparing(self, outbox_id: int) -> DeliveryOutcome | None:
+    def _begin_preparing(self, outbox_id: int) -> OutboxMessage | DeliveryOutcome:
         """Count this preparation before the risky work, committed, so that it survives the task's
-        death; or fail the message if its earlier preparations died too often. ``None``: go on."""
-        with self.db.transaction() as session:
+        death; or fail the message if its earlier preparations died too often. Returns the row
+        counted (go on and prepare it) or what happened instead.
+
+        The count must outlive a worker killed while preparing, not a crash of the database
+        server (which no message causes): it need not wait for the disk (see ``_start``). Nor
+        need the failing of a message prepared too often: lost with the database, it is done
+        again the same way by the next delivery of that message."""
+        with self.db.transaction(durable=False) as session:
+            # The usual case in one statement, which also reads the row for the rendering. It locks
+            # the letter alone, and waits for nothing else while it holds it: the case's lock comes
+            # first only where the status changes (below, and in every later step).
+            counted: OutboxMessage | None = session.scalar(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == outbox_id,
+                    OutboxMessage.status == Status.QUEUED.value,
+                    OutboxMessage.unfinished_preparations < self.retry.max_attempts,
+                )
+                .values(unfinished_preparations=OutboxMessage.unfinished_preparations + 1)
+                .returning(OutboxMessage)
+            )
+            if counted is not None:
+                return counted
+            # Gone, no longer queued, or prepared too often: look under the locks.
             row = letter_lock.locked(session, outbox_id)
             if row is None:
                 return DeliveryOutcome.MISSING
@@ -180,13 +201,18 @@ class Deliverer:
                 move(session, row, Status.FAILED, by=SYSTEM, at=self.clock(), note=row.last_error)
                 log.error("outbox %s: its task died preparing it too often; now failed", outbox_id)
                 return DeliveryOutcome.FAILED
-            row.unfinished_preparations += 1
-        return None
+            row.unfinished_preparations += 1  # queued again meanwhile: counted as above
+        return row
 
     def _start(
         self, outbox_id: int, seen_attempts: int, channel: str, outgoing: Outgoing
     ) -> int | DeliveryOutcome:
-        with self.db.transaction() as session:
+        """Move the row to ``sending`` and keep what this attempt will hand over.
+
+        Committed without waiting for the disk: nothing leaves before the hand-over is recorded,
+        and that commit is durable, which writes this one to disk first. A database crash that
+        loses it loses it before anything went: the row is still ``queued``, as it was."""
+        with self.db.transaction(durable=False) as session:
             row = letter_lock.locked(session, outbox_id)
             if row is None:
                 return DeliveryOutcome.MISSING
@@ -243,6 +269,8 @@ class Deliverer:
 
         A send slower than the sending timeout has been requeued and perhaps retried by another
         attempt; that one owns the message now, and this one must stop before the provider has it.
+        Durable before the channel goes on: after a crash of the database as much as of the
+        worker, a message handed over is never taken for one that was not (and resent).
         """
         with self.db.transaction() as session:
             result = session.execute(

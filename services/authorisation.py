@@ -166,6 +166,25 @@ def sees_every_case_of(actor: Actor, teams: Iterable[str]) -> bool:
     return actor.kind is Kind.STAFF and set(teams) <= _whole_teams(actor)
 
 
+def whole_teams(actor: Actor) -> frozenset[str]:
+    """The teams whose every case ``actor`` may see (none for a social worker, a token or
+    caseloop itself, whose rule :func:`visible_cases` alone says)."""
+    return _whole_teams(actor) if actor.kind is Kind.STAFF else frozenset()
+
+
+def visible_beyond_whole_teams(actor: Actor) -> ColumnElement[bool]:
+    """The cases outside :func:`whole_teams` that ``actor`` may see, as a SQL condition on
+    ``cases``: together with every case of those teams, exactly :func:`visible_cases`. Split so
+    that a list reads each part through its own index: the teams' cases by a copy of the team
+    (a clock's), and the rest, a manager's own allocations elsewhere, by the case's worker (the
+    planner reads an OR of the two as a scan of every case)."""
+    teams = whole_teams(actor)
+    if not teams:
+        return visible_cases(actor)
+    # Outside the teams they see whole, a manager sees only the cases allocated to them.
+    return and_(Case.worker == actor.id, Case.team.not_in(sorted(teams)))
+
+
 def _whole_teams(actor: Actor) -> frozenset[str]:
     # The teams whose every case visible_cases lets the actor see (restricted cases apart,
     # which only clients are refused).

@@ -10,12 +10,12 @@ from functools import partial
 from sqlalchemy.orm import Session
 
 from messaging import owed
-from messaging.digest import create_digest
+from messaging.digest import create_digests
 from messaging.lifecycle import MessageFailed, MessageSent
 from workflow import fulfilment
 from workflow.bus import Handler
 from workflow.clocks import Rulebook
-from workflow.happened import DigestOwed, DutyDoneByHand, LetterOwed, LettersWithdrawn, RiskCameToLight
+from workflow.happened import DigestsOwed, DutyDoneByHand, LetterOwed, LettersWithdrawn, RiskCameToLight
 
 
 def letter_sent(book: Rulebook, session: Session, sent: MessageSent) -> None:
@@ -43,7 +43,7 @@ def handlers(book: Rulebook) -> dict[type, list[Handler]]:
         RiskCameToLight: [owed.hold_waiting],
         DutyDoneByHand: [owed.cancel_unsent],
         LettersWithdrawn: [owed.withdraw_unsent],
-        DigestOwed: [create_digest],
+        DigestsOwed: [create_digests],
         MessageSent: [partial(letter_sent, book)],
         MessageFailed: [partial(letter_failed, book)],
     }

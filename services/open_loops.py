@@ -11,11 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from messaging import open_loops as loops
 from services.actors import Actor, Kind
-from services.authorisation import Action, authorise, visible_cases
+from services.authorisation import Action, authorise, visible_beyond_whole_teams, whole_teams
 from services.runtime import Runtime
 from workflow.errors import Invalid
+from workflow.model import Case
 from workflow.staff import Role
 
 WHY_WORDS = {
@@ -98,11 +102,12 @@ def open_loops(
         )
     book = rt.book
     today = book.local_date(now or rt.clock())
-    filters = loops.Filters(visible_cases(actor), why, audience, team)
     with rt.reading() as uow:
         session = uow.session
-        counted = loops.tally(session, book, filters)
-        rows = loops.page(session, book, filters, limit, offset) if counted.total > offset else []
+        filters = _visible(session, actor, team, why, audience)
+        found = loops.loops_of(book, filters)
+        counted = loops.tally(session, found)
+        rows = loops.page(session, found, limit, offset) if counted.total > offset else []
         letters = loops.letter_details(session, (r.outbox_id for r in rows if r.outbox_id is not None))
         nobody = loops.nobody_reasons(session, rows)
         recipients = loops.recipients_of(session, rows)
@@ -120,6 +125,20 @@ def open_loops(
         longest_waited=book.calendar.working_days_between(since, today) if since else None,
     )
     return OpenLoops(items, total, summary, teams)
+
+
+def _visible(
+    session: Session, actor: Actor, team: str | None, why: str | None, audience: str | None
+) -> loops.Filters:
+    if team is not None:  # one of the service manager's teams, every case of which they see
+        return loops.Filters(frozenset({team}), None, why, audience)
+    teams, beyond = whole_teams(actor), visible_beyond_whole_teams(actor)
+    if not teams:
+        return loops.Filters(teams, beyond, why, audience)
+    # A manager's own allocations outside their teams are few (most often none): found first, by
+    # the cases' worker index, so that the loops' query names them, or leaves that part out.
+    others = sorted(session.scalars(select(Case.id).where(beyond)))
+    return loops.Filters(teams, Case.id.in_(others) if others else None, why, audience)
 
 
 def _loop(

@@ -35,7 +35,7 @@ from services.actors import Actor
 from services.authorisation import Action, authorise
 from services.runtime import Runtime
 from workflow import clocks, heartbeats
-from workflow.db import Database
+from workflow.db import Database, commit_without_waiting
 from workflow.reminders import PlanReport, in_office_hours, plan_day
 
 log = logging.getLogger(__name__)
@@ -215,6 +215,9 @@ def refill(rt: Runtime, actor: Actor, now: datetime) -> list[int]:
     that a message was lost is the sweep's, which asks the broker."""
     authorise(actor, Action.RUN_SWEEP)
     with rt.writing() as uow:
+        # A claim lost with the database (not with this worker) is made again by a later one,
+        # and a message dispatched twice is delivered once: it need not wait for the disk.
+        commit_without_waiting(uow.session)
         claimed = claim_due(
             uow.session,
             now,

@@ -136,7 +136,23 @@ class WorkingCalendar:
         """Working days after ``start`` up to and including ``end`` (0 when ``end <= start``)."""
         if end <= start:
             return 0
-        return sum(1 for d in _dates(start + timedelta(days=1), end) if self.is_working_day(d))
+        # A queue's page asks this of one day (today) against a few dates, row after row: each
+        # pair is counted once (day by day, against the holidays) and then remembered.
+        known = self._between.get((start, end))
+        if known is None:
+            if len(self._between) >= _REMEMBERED:
+                self._between.clear()
+            known = sum(1 for d in _dates(start + timedelta(days=1), end) if self.is_working_day(d))
+            self._between[(start, end)] = known
+        return known
+
+    @cached_property
+    def _between(self) -> dict[tuple[date, date], int]:
+        return {}
+
+
+# How many counts of working days a calendar remembers (a few years of queues' dates).
+_REMEMBERED = 4096
 
 
 def _dates(first: date, last: date) -> Iterable[date]:

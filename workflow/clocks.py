@@ -186,6 +186,7 @@ def apply_event(session: Session, book: Rulebook, case: Case, event: Event, rece
         clock = ClockRow(
             case_id=case.id,
             team=case.team,
+            case_ref=case.ref,
             episode=case.episode,
             name=rule.name,
             seq=1

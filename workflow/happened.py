@@ -73,10 +73,21 @@ class LettersWithdrawn:
 
 @dataclass(frozen=True)
 class DigestOwed:
-    """``person``'s reminders for ``day`` were planned: they are owed one digest."""
+    """``person`` is owed one digest listing these reminder items."""
 
     person: Staff
-    day: date
     item_ids: tuple[int, ...]  # the reminder items the digest lists
+
+
+@dataclass(frozen=True)
+class DigestsOwed:
+    """The reminders for ``day`` were planned: each person in ``digests`` is owed one digest.
+
+    One event for the day rather than one a person, so its handler writes the day's digests a
+    statement per table instead of a few round trips per digest (thousands of them in a borough).
+    """
+
+    day: date
+    digests: tuple[DigestOwed, ...]
     channel: str
     at: datetime

@@ -18,6 +18,7 @@ from workflow.queue_indexes import (
     clocks_counting_by_due,
     clocks_counting_by_team,
     clocks_live,
+    clocks_live_by_duty,
 )
 
 
@@ -118,6 +119,10 @@ class ClockRow(Base):
     # than through every case the team ever had (most closed). It always equals the case's team:
     # set when the clock starts and rewritten whenever the case moves (workflow.clocks.follow_team).
     team: Mapped[str] = mapped_column(String(64))
+    # The case's reference, copied for the same reason: the overdue queue sorts by it and the
+    # open loops show it, read from the clocks' indexes without the cases. A case's reference is
+    # never changed, so the copy, set when the clock starts, stays equal to it.
+    case_ref: Mapped[str] = mapped_column(String(64))
     episode: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(64))
     seq: Mapped[int] = mapped_column(Integer, default=1)
@@ -140,4 +145,5 @@ class ClockRow(Base):
         clocks_live(),
         clocks_counting_by_due(),
         clocks_counting_by_team(),
+        clocks_live_by_duty(),
     )

@@ -123,12 +123,14 @@ def overdue_clocks(
     if total <= offset:
         return total, []
     # Most overdue first: the earliest due date is the most working days overdue; the clock's
-    # id last, so that pages never repeat or skip a row.
+    # id last, so that pages never repeat or skip a row. The case's reference as the clock keeps
+    # it: the order of the index of counting clocks, so that a page is its first rows, its cases
+    # then read one a row.
     query = (
         select(
             ClockRow.id.label("clock_id"),
             ClockRow.case_id,
-            Case.ref,
+            ClockRow.case_ref.label("ref"),
             ClockRow.name,
             ClockRow.episode,
             ClockRow.due_on,
@@ -142,7 +144,11 @@ def overdue_clocks(
         .outerjoin(Staff, Staff.id == Case.worker)
         .where(*where)
     )
-    paged = query.order_by(ClockRow.due_on, Case.ref, ClockRow.name, ClockRow.id).offset(offset).limit(limit)
+    paged = (
+        query.order_by(ClockRow.due_on, ClockRow.case_ref, ClockRow.name, ClockRow.id)
+        .offset(offset)
+        .limit(limit)
+    )
     rows = [
         OverdueClock(
             r.clock_id,

@@ -7,11 +7,14 @@ the queues read (INCLUDE), so that the planner answers from the index without vi
 case rows. Migration 0013 created the first two with the same literal predicates; migration 0014
 the counting clocks' two, in the order the queues read them (due date first, or team then due
 date), so that a queue's first page and its count are both read from one range of one index.
+Migration 0015 put the case's reference into the first one's key (the overdue queue's whole
+order), and added the two the open loops read: the live clocks by name and team, and the letters
+of duties by case, duty and episode.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Index, column, literal_column
+from sqlalchemy import ColumnElement, Index, and_, column, literal_column
 
 # The clock statuses of workflow.clocks.ACTIVE and the case states of
 # workflow.lifecycle.OPEN_STATES, written out (a test checks they still agree): an index's
@@ -20,6 +23,9 @@ LIVE_CLOCK_STATUSES = ("breached", "paused", "running")
 # The clocks counting down (a paused one is not), as the queues of overdue and at-risk clocks
 # read them: workflow.queries and services.team_queue (a test checks they agree).
 COUNTING_CLOCK_STATUSES = ("breached", "running")
+# The letters that have not reached their reader, as the open loops count them
+# (messaging.open_loops: a test checks they agree).
+NOT_GONE_LETTER_STATUSES = ("failed", "held", "queued", "rejected", "sending", "unknown")
 OPEN_CASE_STATES = (
     "assessment",
     "cin_plan",
@@ -68,14 +74,18 @@ _COUNTING_COLUMNS = ["case_id", "episode", "name", "id"]
 
 
 def clocks_counting_by_due() -> Index:
-    """The clocks counting down, by due date: the overdue queue of every team, most overdue first."""
+    """The clocks counting down in the overdue queue's order (due date, the case's reference, the
+    clock's name and id): its first page of every team is the start of the index."""
     where = _in("status", COUNTING_CLOCK_STATUSES)
     return Index(
         "ix_clocks_counting_due",
         "due_on",
+        "case_ref",
+        "name",
+        "id",
         postgresql_where=where,
         sqlite_where=where,
-        postgresql_include=[*_COUNTING_COLUMNS, "team"],
+        postgresql_include=["case_id", "episode", "team"],
     )
 
 
@@ -89,4 +99,47 @@ def clocks_counting_by_team() -> Index:
         postgresql_where=where,
         sqlite_where=where,
         postgresql_include=_COUNTING_COLUMNS,
+    )
+
+
+def clocks_live_by_duty() -> Index:
+    """The clocks still live, by name and team: a team's (or a service's) owed duties, with what
+    the open loops show of each, so that neither the clocks nor the cases are read."""
+    where = _in("status", LIVE_CLOCK_STATUSES)
+    return Index(
+        "ix_clocks_live_duty",
+        "name",
+        "team",
+        postgresql_where=where,
+        sqlite_where=where,
+        postgresql_include=["case_id", "case_ref", "episode", "seq", "started_at", "due_on", "status"],
+    )
+
+
+def outbox_duty_letters() -> Index:
+    """The letters of duties, by case, duty and episode: whether an owed duty has letters and
+    which have not gone, read from the index alone (digests, of no duty, are left out)."""
+    where = column("duty").is_not(None)
+    return Index(
+        "ix_outbox_letters",
+        "case_id",
+        "duty",
+        "episode",
+        postgresql_where=where,
+        sqlite_where=where,
+        postgresql_include=["status", "recipient_role", "recipient"],
+    )
+
+
+def outbox_letters_not_gone() -> Index:
+    """The letters of duties that have not gone, by case and duty, with all the open loops show of
+    them: the loops of letters are the live duties' clocks hashed against this small index."""
+    where = and_(column("duty").is_not(None), _in("status", NOT_GONE_LETTER_STATUSES))
+    return Index(
+        "ix_outbox_not_gone",
+        "case_id",
+        "duty",
+        postgresql_where=where,
+        sqlite_where=where,
+        postgresql_include=["episode", "status", "recipient_role", "recipient", "id"],
     )

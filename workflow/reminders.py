@@ -1,8 +1,8 @@
 """Reminders and escalation: who hears about which clock on which working day.
 
 Once per working day, at the first sweep within office hours, caseloop plans the day's reminders
-and folds them into one digest per person (announced as :class:`DigestOwed`; messaging makes it
-an outbox message). The steps for a clock due on D:
+and folds them into one digest per person (announced together as :class:`DigestsOwed`; messaging
+makes each an outbox message). The steps for a clock due on D:
 
 - a *warning* to the allocated worker ``warn_working_days_before`` working days before D;
 - a *due* reminder to the worker on D;
@@ -16,7 +16,7 @@ to that person for that clock until the next escalation step. Every item and eve
 unique key, so two sweepers, or one run twice, plan each reminder once.
 
 Planning works through the due clocks in chunks (``Settings.plan_chunk``), each chunk one short
-transaction with one multi-row insert, so a borough of a hundred thousand clocks never holds a
+transaction with one bulk insert, so a borough of a hundred thousand clocks never holds a
 long transaction or a session full of objects; the day's :class:`ReminderDay` is written last,
 with the digests, so a pass that dies halfway is resumed by the next one, never duplicated.
 """
@@ -28,16 +28,30 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Insert, Integer, String, Text, UniqueConstraint, func, select, update
+from sqlalchemy import (
+    Date,
+    ForeignKey,
+    Insert,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    bindparam,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from workflow import bulk
 from workflow.bus import publish
 from workflow.calendar import WorkingCalendar
 from workflow.clocks import ClockStatus, Rulebook
 from workflow.db import Base, Database, UTCDateTime
 from workflow.errors import Forbidden, NotFound
-from workflow.happened import DigestOwed
+from workflow.happened import DigestOwed, DigestsOwed
 from workflow.model import Case, ClockRow
 from workflow.policy import ReminderPolicy
 from workflow.staff import Role, Staff
@@ -176,7 +190,7 @@ def plan_day(
                 break
             rows, missed = _plan_chunk(session, book, today, now, directory, dues)
             if rows:
-                session.execute(_insert_once(session, rows))
+                _insert_once(session, rows, today, now)
             unrouted += missed
             after = dues[-1].clock_id
     return _fold_into_digests(db, today, now, channel, directory, unrouted)
@@ -216,9 +230,11 @@ def _plan_chunk(
 ) -> tuple[list[dict[str, Any]], int]:
     """The item rows one chunk of clocks calls for today, and how many clocks reached no one."""
     policy = book.policy.reminders
-    clock_ids = [d.clock_id for d in dues]
-    done, today_done = _existing_keys(session, clock_ids, today)
-    acked = _acked_stages(session, clock_ids)
+    # The chunk's clocks are the due ones among a run of ids: what the other clocks of that run
+    # hold is read too and never looked up, and a range is a far cheaper query than a long IN.
+    ids = (dues[0].clock_id, dues[-1].clock_id)
+    done, today_done = _existing_keys(session, ids, today)
+    acked = _acked_stages(session, ids)
     rows: list[dict[str, Any]] = []
     unrouted = 0
     for due in dues:
@@ -255,12 +271,38 @@ def _plan_chunk(
     return rows, unrouted
 
 
-def _insert_once(session: Session, rows: list[dict[str, Any]]) -> Insert:
-    """One multi-row insert of ``rows``; an item another pass wrote first is left as it is."""
-    keys = ["clock_id", "recipient", "step_key"]
+_ITEM_KEY = ["clock_id", "recipient", "step_key"]
+_ITEMS: Table = ReminderItem.__table__  # type: ignore[assignment]
+# What differs between a chunk's items; the day and the time are the same for all of them.
+_ITEM_VALUES = [
+    _ITEMS.c[name]
+    for name in ("clock_id", "case_id", "recipient", "recipient_role", "step", "step_key", "stage")
+]
+_GIVEN_ITEMS = bulk.unnested(_ITEM_VALUES)
+_INSERT_ITEMS_PG = (
+    postgresql.insert(_ITEMS)
+    .from_select(
+        [*_ITEM_VALUES, _ITEMS.c.for_date, _ITEMS.c.created_at],
+        select(
+            *(_GIVEN_ITEMS.c[c.key] for c in _ITEM_VALUES),
+            bindparam("for_date", type_=Date),
+            bindparam("created_at", type_=UTCDateTime),
+        ),
+    )
+    .on_conflict_do_nothing(index_elements=_ITEM_KEY)
+)
+
+
+def _insert_once(session: Session, rows: list[dict[str, Any]], today: date, now: datetime) -> None:
+    """Insert a chunk's items in one statement; an item another pass wrote first is left as it is.
+
+    Not a multi-row ``VALUES``: compiling a statement with thousands of values cost more than the
+    planning itself (see :mod:`workflow.bulk`)."""
     if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(ReminderItem).values(rows).on_conflict_do_nothing(index_elements=keys)
-    return sqlite.insert(ReminderItem).values(rows).on_conflict_do_nothing(index_elements=keys)
+        given = bulk.as_arrays(_ITEM_VALUES, rows)
+        session.execute(_INSERT_ITEMS_PG, {**given, "for_date": today, "created_at": now})
+        return
+    session.execute(sqlite.insert(ReminderItem).on_conflict_do_nothing(index_elements=_ITEM_KEY), rows)
 
 
 def _fold_into_digests(
@@ -282,9 +324,9 @@ def _fold_into_digests(
             .order_by(ReminderItem.recipient, ReminderItem.id)
         ):
             per_person[person_id].append(item_id)
-        for person_id, item_ids in per_person.items():
-            person = directory.everyone[person_id]
-            publish(session, DigestOwed(person, today, tuple(item_ids), channel, now))
+        owed = tuple(DigestOwed(directory.everyone[p], tuple(ids)) for p, ids in per_person.items())
+        if owed:
+            publish(session, DigestsOwed(today, owed, channel, now))
         session.execute(update(ReminderDay).where(ReminderDay.day == today).values(digests=len(per_person)))
     count = sum(len(v) for v in per_person.values())
     return PlanReport(True, items=count, digests=len(per_person), unrouted=unrouted)
@@ -349,17 +391,18 @@ class _Directory:
 
 
 def _existing_keys(
-    session: Session, clock_ids: list[int], today: date
+    session: Session, clock_ids: tuple[int, int], today: date
 ) -> tuple[set[tuple[int, str, str]], set[tuple[int, str]]]:
-    """The one-off keys these clocks' items already hold, and the (clock, person) pairs that
-    have an item today: one query, which never reads the clocks' past daily repeats."""
+    """The one-off keys the items of the clocks with ids from ``clock_ids[0]`` to ``clock_ids[1]``
+    already hold, and the (clock, person) pairs that have an item today: one query, which never
+    reads the clocks' past daily repeats."""
     keys: set[tuple[int, str, str]] = set()
     planned_today: set[tuple[int, str]] = set()
     rows = session.execute(
         select(
             ReminderItem.clock_id, ReminderItem.recipient, ReminderItem.step_key, ReminderItem.for_date
         ).where(
-            ReminderItem.clock_id.in_(clock_ids),
+            ReminderItem.clock_id.between(*clock_ids),
             ReminderItem.step_key.not_like("repeat:%") | (ReminderItem.for_date == today),
         )
     )
@@ -370,10 +413,11 @@ def _existing_keys(
     return keys, planned_today
 
 
-def _acked_stages(session: Session, clock_ids: list[int]) -> dict[tuple[int, str], int]:
+def _acked_stages(session: Session, clock_ids: tuple[int, int]) -> dict[tuple[int, str], int]:
+    """The highest stage each person acknowledged of each clock with an id in the range."""
     rows = session.execute(
         select(ReminderAck.clock_id, ReminderAck.staff_id, func.max(ReminderAck.stage))
-        .where(ReminderAck.clock_id.in_(clock_ids))
+        .where(ReminderAck.clock_id.between(*clock_ids))
         .group_by(ReminderAck.clock_id, ReminderAck.staff_id)
     )
     return {(clock_id, staff_id): stage for clock_id, staff_id, stage in rows}

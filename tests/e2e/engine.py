@@ -228,7 +228,11 @@ class Engine:
     def env(self, **overrides: str) -> dict[str, str]:
         # Nothing of the caller's caseloop or Celery configuration leaks into the processes.
         base = {k: v for k, v in os.environ.items() if not k.startswith(("CASELOOP_", "CELERY"))}
-        return {**base, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **self.settings, **overrides}
+        env = {**base, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **self.settings, **overrides}
+        # The processes run the code under test, this checkout's, even when the console script
+        # belongs to an environment installed from another checkout of the project.
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), overrides.get("PYTHONPATH", "")) if p)
+        return env
 
     def cli(self, *args: str, check: bool = True, timeout: float = 90) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(

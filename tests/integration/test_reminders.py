@@ -36,7 +36,7 @@ from tests.factories import (
 from workflow.bus import HANDLERS
 from workflow.clocks import Rulebook
 from workflow.errors import NotFound
-from workflow.happened import DigestOwed
+from workflow.happened import DigestsOwed
 from workflow.model import Case, ClockRow
 from workflow.policy import parse_policy
 from workflow.reminders import NotYours, ReminderAck, ReminderDay, ReminderItem, plan_day
@@ -415,7 +415,7 @@ def test_a_pass_that_dies_before_the_digests_is_resumed_never_duplicated(
         raise RuntimeError("the worker died while making the digests")
 
     table = rt.db.session_info[HANDLERS]
-    monkeypatch.setitem(table, DigestOwed, [dies])
+    monkeypatch.setitem(table, DigestsOwed, [dies])
     with pytest.raises(RuntimeError, match="died"):
         plan_day(rt.db, rt.book, at("2026-11-04", "08:00"), "file", chunk=1)
     # The chunks' items were committed; the day is not marked planned and no digest exists.

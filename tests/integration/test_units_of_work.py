@@ -285,3 +285,12 @@ def test_read_only_cli_commands_do_not_wait_for_sqlites_write_lock(
             thread.join(DEADLINE)
             assert not thread.is_alive(), f"`caseloop {' '.join(args)}` waited for the write lock"
             assert "error" not in outcome, outcome.get("error")
+
+
+def test_postgresql_connections_do_not_jit_compile_caseloops_short_queries(rt: Runtime) -> None:
+    if rt.db.dialect != "postgresql":
+        pytest.skip("a PostgreSQL setting")
+    with rt.reading() as uow:
+        assert uow.session.execute(text("SHOW jit")).scalar() == "off"
+    with rt.db.transaction() as session:
+        assert session.execute(text("SHOW jit")).scalar() == "off"
