@@ -81,7 +81,7 @@ class WorkingCalendar:
         return "council closure day" if day in self.closure_days else None
 
     @cached_property
-    def _known(self) -> dict[tuple[date, int], date]:
+    def _due_dates(self) -> dict[tuple[date, int], date]:
         # Due dates already counted, by start and working days: the calendar never changes, and an
         # import counts the same few from the same few days thousands of times.
         return {}
@@ -93,6 +93,8 @@ class WorkingCalendar:
     def is_working_day(self, day: date) -> bool:
         known = self._working.get(day)
         if known is None:
+            if len(self._working) >= _REMEMBERED:
+                self._working.clear()
             known = self._working[day] = (
                 day.weekday() < 5 and day not in self.closure_days and day not in self._bank_holidays
             )
@@ -117,9 +119,11 @@ class WorkingCalendar:
             raise ValueError("a goal cannot be a negative number of working days")
         if n == 0:
             return start
-        due = self._known.get((start, n))
+        due = self._due_dates.get((start, n))
         if due is None:
-            due = self._known[start, n] = self._count(start, n)
+            if len(self._due_dates) >= _REMEMBERED:
+                self._due_dates.clear()
+            due = self._due_dates[start, n] = self._count(start, n)
         return due
 
     def _count(self, start: date, n: int) -> date:
@@ -151,7 +155,8 @@ class WorkingCalendar:
         return {}
 
 
-# How many counts of working days a calendar remembers (a few years of queues' dates).
+# How many counts of working days (and due dates, and days looked up) a calendar remembers (a
+# few years of queues' dates).
 _REMEMBERED = 4096
 
 
