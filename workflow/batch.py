@@ -5,7 +5,9 @@ letters, the staff directory), and the flushes are most of the time an import ta
 instead locks all of its cases in one statement, reads their clocks and letters in one more each,
 and keeps them here, in ``Session.info``, where the domain's look-ups find them
 (:func:`current`). Rows the batch adds get their ids up front (:class:`Ids`), so nothing needs a
-flush to learn an id, and they are written by table, many rows a statement (:func:`write`).
+flush to learn an id, and they are written by table, handed to the driver at once (COPY on
+PostgreSQL), and the changes to the cases a statement for each set of columns changed
+(:func:`write`).
 
 Outside a batch (``current`` is None) the domain queries as it always did: a caseloop event, a
 retry, a dismissal each touch one case and need none of this.
@@ -19,7 +21,19 @@ from dataclasses import dataclass, field
 from functools import cache, partial
 from typing import Any, cast
 
-from sqlalchemy import Column, Table, UniqueConstraint, bindparam, func, insert, inspect, select, text, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Table,
+    UniqueConstraint,
+    bindparam,
+    func,
+    insert,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import InstanceState, Mapper, Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -205,7 +219,7 @@ def _update_cases(session: Session, loaded: Loaded) -> None:
             continue  # new (written above), or untouched
         values = {
             key: state.dict[key]
-            for key in state.committed_state.keys() & _CASE_COLUMNS
+            for key in state.committed_state.keys() & _CASE_COLUMNS.keys()
             # As the flush compares (a value set again to what it was is no change).
             if state.manager[key].impl.is_equal(state.dict[key], state.committed_state[key]) is not True
         }
@@ -216,7 +230,7 @@ def _update_cases(session: Session, loaded: Loaded) -> None:
         statement = (
             update(table)
             .where(table.c.id == bindparam("case_id"))
-            .values({table.c[k]: bindparam(f"new_{k}", type_=table.c[k].type) for k in keys})
+            .values({_CASE_COLUMNS[k]: bindparam(f"new_{k}", type_=_CASE_COLUMNS[k].type) for k in keys})
         )
         session.execute(statement, [{"case_id": c.id, **{f"new_{k}": v[k] for k in keys}} for c, v in cases])
         for case, values in cases:
@@ -224,8 +238,10 @@ def _update_cases(session: Session, loaded: Loaded) -> None:
                 set_committed_value(case, key, value)  # written: the flush has nothing left to do
 
 
-# The columns of a case that change (its id never does); each attribute is named as its column.
-_CASE_COLUMNS = frozenset(c.key for c in cast(Table, Case.__table__).columns if not c.primary_key)
+# The column of each attribute of a case that can change (its id never does).
+_CASE_COLUMNS: dict[str, ColumnElement[Any]] = {
+    attr.key: attr.columns[0] for attr in inspect(Case).column_attrs if not attr.columns[0].primary_key
+}
 
 
 def _insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
