@@ -261,3 +261,24 @@ def test_fingerprint_ignores_whitespace_comments_and_yaml_style() -> None:
     ).replace("goal: {months: 3}", "goal: {  months:   3  }   # first review").replace("\n\n", "\n\n\n")
     assert restyled != TEXT
     assert from_text(restyled).fingerprint == BASE
+
+
+def test_the_rules_an_event_type_can_fire_are_every_rule_naming_it_in_their_order() -> None:
+    policy = load_policy_file(SHIPPED)
+    for event_type in ("referral.received", "decision.made", "case.closed", "duty.fulfilled"):
+        naming = [
+            r.name
+            for r in policy.rules
+            if any(t.event == event_type for t in (*r.starts, *r.stops, *r.cancelled_by))
+        ]
+        assert [r.name for r in policy.rules_by_event.get(event_type, ())] == naming
+        duties = [d.name for d in policy.duties if any(t.event == event_type for t in d.after)]
+        assert [d.name for d in policy.duties_by_event.get(event_type, ())] == duties
+
+    # An amended decision fires what the decision it corrects would have fired.
+    def names(rules: Any) -> set[str]:
+        return {r.name for r in rules}
+
+    assert names(policy.rules_by_event["decision.made"]) <= names(policy.rules_by_event["decision.amended"])
+    assert names(policy.duties_by_event["decision.made"]) <= names(policy.duties_by_event["decision.amended"])
+    assert "worker.unknown" not in policy.rules_by_event
