@@ -147,6 +147,21 @@ def _scoped(query: Rows, filters: Filters) -> list[Rows]:
     return found
 
 
+def _clock_columns() -> tuple[ColumnElement[Any], ...]:
+    """The union's columns a duty's clock gives: its case, duty, episode and dates (read from the
+    clock's own copies of the case's reference and team, which its indexes carry)."""
+    return (
+        ClockRow.case_id.label("case_id"),
+        ClockRow.case_ref.label("ref"),
+        ClockRow.team.label("team"),
+        ClockRow.name.label("duty"),
+        ClockRow.episode.label("episode"),
+        ClockRow.seq.label("seq"),
+        ClockRow.started_at.label("since"),
+        ClockRow.due_on.label("due"),
+    )
+
+
 def _letters(book: Rulebook, filters: Filters) -> list[Rows]:
     why = case(
         (OutboxMessage.status == Status.HELD.value, HELD),
@@ -157,14 +172,7 @@ def _letters(book: Rulebook, filters: Filters) -> list[Rows]:
     query = (
         select(
             why.label("why"),
-            ClockRow.case_id.label("case_id"),
-            ClockRow.case_ref.label("ref"),
-            ClockRow.team.label("team"),
-            ClockRow.name.label("duty"),
-            ClockRow.episode.label("episode"),
-            ClockRow.seq.label("seq"),
-            ClockRow.started_at.label("since"),
-            ClockRow.due_on.label("due"),
+            *_clock_columns(),
             OutboxMessage.id.label("outbox_id"),
             cast(OutboxMessage.recipient_role, String).label("audience"),
             cast(OutboxMessage.recipient, String).label("recipient"),
@@ -186,14 +194,7 @@ def _unlettered(why: str, book: Rulebook) -> Rows:
     audience = _audience(book)
     return select(
         cast(literal(why), String).label("why"),
-        ClockRow.case_id.label("case_id"),
-        ClockRow.case_ref.label("ref"),
-        ClockRow.team.label("team"),
-        ClockRow.name.label("duty"),
-        ClockRow.episode.label("episode"),
-        ClockRow.seq.label("seq"),
-        ClockRow.started_at.label("since"),
-        ClockRow.due_on.label("due"),
+        *_clock_columns(),
         cast(null(), Integer).label("outbox_id"),
         audience.label("audience"),
         audience.label("recipient"),
