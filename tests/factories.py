@@ -81,6 +81,21 @@ def import_events(rt: Any, *events: dict[str, Any], now: str, source: str = "t.j
     return intake.import_events(rt, SYSTEM, jsonl(*events), source, instant(now))
 
 
+def import_line_by_line(rt: Any, *events: dict[str, Any], now: str, source: str = "t.jsonl") -> Any:
+    """Import ``events`` through the intake's line-by-line path (the one a batch falls back to
+    when its bulk write fails), committed, at ``now``."""
+    from workflow import intake
+    from workflow.intake import ImportReport
+
+    report = ImportReport()
+    with rt.writing() as uow:
+        intake.import_lines(
+            uow.session, rt.book, enumerate(jsonl(*events), start=1), source, instant(now), report
+        )
+        uow.commit()
+    return report
+
+
 def clocks_by_name(rt: Any, case: str, now: str) -> dict[str, dict[str, Any]]:
     """The case's clocks from ``case_view``, keyed by name (the latest episode and seq win)."""
     view = case_view(rt, case, now)

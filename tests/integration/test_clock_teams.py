@@ -16,9 +16,7 @@ from sqlalchemy import select
 from config.wiring import Runtime
 from services import queries, team_queue
 from services.actors import SYSTEM, staff_member
-from tests.factories import event, import_events, import_staff, instant, jsonl, referral
-from workflow import intake
-from workflow.intake import ImportReport
+from tests.factories import event, import_events, import_line_by_line, import_staff, referral
 from workflow.model import Case, ClockRow
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -31,12 +29,7 @@ def _by_batch(rt: Runtime, *events: dict[str, Any]) -> None:
 
 
 def _line_by_line(rt: Runtime, *events: dict[str, Any]) -> None:
-    report = ImportReport()
-    with rt.writing() as uow:
-        intake.import_lines(
-            uow.session, rt.book, enumerate(jsonl(*events), start=1), "t.jsonl", instant(WHEN), report
-        )
-        uow.commit()
+    report = import_line_by_line(rt, *events, now=WHEN)
     assert report.ok, report.rejected
 
 

@@ -15,9 +15,14 @@ from sqlalchemy import select
 
 from config.wiring import Runtime
 from messaging.outbox import OutboxMessage
-from tests.factories import event, import_events, import_staff, instant, jsonl, referral, sweep
-from workflow import intake
-from workflow.intake import ImportReport
+from tests.factories import (
+    event,
+    import_events,
+    import_line_by_line,
+    import_staff,
+    referral,
+    sweep,
+)
 from workflow.model import Case, ClockRow
 
 WHEN = "2026-11-09T09:00:00+00:00"
@@ -29,12 +34,7 @@ def _by_batch(rt: Runtime, *events: dict[str, Any]) -> None:
 
 
 def _line_by_line(rt: Runtime, *events: dict[str, Any]) -> None:
-    report = ImportReport()
-    with rt.writing() as uow:
-        intake.import_lines(
-            uow.session, rt.book, enumerate(jsonl(*events), start=1), "t.jsonl", instant(WHEN), report
-        )
-        uow.commit()
+    report = import_line_by_line(rt, *events, now=WHEN)
     assert report.ok, report.rejected
 
 
